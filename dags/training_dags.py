@@ -1,0 +1,154 @@
+"""DAG factory: one `<project>_training` DAG per project YAML in `pipelines/projects/`.
+
+    extract -> validate -> train -> evaluate -> register -> drift
+
+This file only wires tasks. Each task is a short adapter over `pipelines.steps`; heavy libraries
+(pandas, sklearn, optuna, mlflow, great_expectations, evidently) are imported inside task bodies,
+so parsing stays fast. XCom carries only URIs, MLflow run ids and model versions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, DeltaDataIntervalTimetable, Param, get_current_context, task
+
+from pipelines.config import ProjectConfig, load_project, project_names
+
+log = logging.getLogger(__name__)
+
+
+def _on_failure(context: dict[str, Any]) -> None:
+    from pipelines.alerts import task_failure_callback
+
+    task_failure_callback(context)
+
+
+def _run_context(project: str) -> Any:
+    """The step's RunContext from the Airflow context: as-of = data interval end (see FACTS.md)."""
+    from pipelines.steps import RunContext
+
+    ctx = get_current_context()
+    start, end = ctx["data_interval_start"], ctx["data_interval_end"]
+    params = ctx["params"]
+    return RunContext(
+        project=project,
+        as_of=end.date(),
+        interval_start=start.date() if start is not None else None,
+        dag_id=ctx["dag"].dag_id,
+        run_id=ctx["run_id"],
+        n_trials=int(params["n_trials"]),
+        timeout_minutes=float(params["timeout_minutes"]),
+    )
+
+
+def _doc(cfg: ProjectConfig) -> str:
+    return f"""
+### {cfg.name}: training pipeline
+
+{cfg.description}
+
+`extract -> validate -> train -> evaluate -> register -> drift`, every {cfg.dag.schedule_days} days on a
+{cfg.dag.schedule_days}-day data interval. A run trains on the {cfg.training_window_days} daily partitions
+before its **data interval end** (the as-of date) and writes its outputs under `runs/{cfg.name}/<as-of>/`.
+
+* **target** `{cfg.target}`, primary metric `{cfg.primary_metric}`, families {', '.join(cfg.search.families)}
+* **validate**: GX suite `expectations/{cfg.validation.suite}`; a failure stops the run (no retry), nothing is registered
+* **register**: version aliased `challenger`; `champion` moves only if the fail-closed policy passes (old one -> `previous`)
+* **Params**: `n_trials`, `timeout_minutes` (trigger with config to override)
+
+Rerunning a date is safe: same data hash -> the same MLflow run and model version are reused.
+"""
+
+
+def build_training_dag(cfg: ProjectConfig) -> DAG:
+    project = cfg.name
+    start = pendulum.datetime(cfg.dag.start_date.year, cfg.dag.start_date.month, cfg.dag.start_date.day, tz="UTC")
+    default_args = {
+        "owner": cfg.dag.owner,
+        "retries": cfg.dag.retries,
+        "retry_delay": dt.timedelta(minutes=cfg.dag.retry_delay_minutes),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=30),
+        "on_failure_callback": _on_failure,
+    }
+    with DAG(
+        dag_id=cfg.dag_id,
+        description=f"{project}: extract -> validate -> train -> evaluate -> register -> drift",
+        schedule=DeltaDataIntervalTimetable(dt.timedelta(days=cfg.dag.schedule_days)),
+        start_date=start,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args,
+        tags=sorted({"mlops", *cfg.dag.tags}),
+        doc_md=_doc(cfg),
+        params={
+            "n_trials": Param(cfg.search.n_trials, type="integer", minimum=1, maximum=2000,
+                              description="Optuna trials for this run"),
+            "timeout_minutes": Param(float(cfg.search.timeout_minutes), type="number", exclusiveMinimum=0, maximum=1440,
+                                     description="wall-clock budget of the search"),
+        },
+    ) as dag:
+
+        @task
+        def extract() -> dict[str, Any]:
+            from pipelines.steps import step_extract
+
+            return step_extract(_run_context(project))
+
+        @task(retries=0)
+        def validate(extracted: dict[str, Any]) -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from pipelines.steps import step_validate
+            from pipelines.validate import DataValidationError
+
+            try:
+                return step_validate(_run_context(project), extracted)
+            except DataValidationError as e:  # bad data does not get better on retry
+                raise AirflowFailException(str(e)) from e
+
+        @task
+        def train(extracted: dict[str, Any], validation: dict[str, Any]) -> dict[str, Any]:
+            from pipelines.steps import step_train
+
+            return step_train(_run_context(project), extracted, validation)
+
+        @task
+        def evaluate(extracted: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+            from pipelines.steps import step_evaluate
+
+            return step_evaluate(_run_context(project), extracted, trained)
+
+        @task
+        def register(extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any]:
+            from pipelines.steps import step_register
+
+            return step_register(_run_context(project), extracted, trained, evaluated)
+
+        @task
+        def drift(extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any]:
+            from pipelines.steps import step_drift
+
+            return step_drift(_run_context(project), extracted, trained, evaluated)
+
+        e = extract()
+        v = validate(e)
+        t = train(e, v)
+        ev = evaluate(e, t)
+        r = register(e, t, ev)
+        d = drift(e, t, ev)
+        r >> d
+    return dag
+
+
+for _name in project_names():
+    try:
+        _cfg = load_project(_name)
+    except Exception as _err:  # one broken YAML must not hide the other projects' DAGs (tests load all)
+        log.error("skipping project %s: %s", _name, _err)
+        continue
+    globals()[_cfg.dag_id] = build_training_dag(_cfg)

@@ -1,0 +1,316 @@
+"""Project configuration: one pydantic-validated YAML per ML project.
+
+A project is data, not code: the DAG factory, every step and the CLI read this model. A bad YAML
+fails at load with the dotted field path and the reason, before any task runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipelines.settings import Settings, get_settings
+
+MODEL_FAMILIES = ("logistic_regression", "random_forest", "lightgbm")
+# Names of `pipelines.features.TRANSFORMERS`, kept here so a config checks without importing sklearn
+# at DAG parse time (a unit test keeps the two in step).
+FEATURE_TRANSFORMERS = ("ratio", "is_zero")
+CLASSIFICATION_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "f1",
+    "precision",
+    "recall",
+    "accuracy",
+    "brier",
+    "log_loss",
+)
+# Metrics where a smaller value is better; every other metric is "higher is better".
+LOWER_IS_BETTER = frozenset({"brier", "log_loss"})
+
+
+class ProjectConfigError(ValueError):
+    """A project file is missing, unreadable or invalid; the message names the field and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FloatParam(_Strict):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _range(self) -> FloatParam:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be < high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scale range needs low > 0")
+        return self
+
+
+class IntParam(_Strict):
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _range(self) -> IntParam:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be < high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scale range needs low > 0")
+        return self
+
+
+class CategoricalParam(_Strict):
+    type: Literal["categorical"]
+    choices: list[Any] = Field(min_length=1)
+
+
+SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
+
+
+class SplitConfig(_Strict):
+    stratify: bool = True
+    test_fraction: float = Field(0.2, gt=0.0, lt=0.9)
+    seed: int = 42
+
+
+class SearchConfig(_Strict):
+    """The Optuna search: which model families and, for each, its hyperparameter space."""
+
+    n_trials: int = Field(20, ge=1, le=10_000)
+    timeout_minutes: float = Field(30, gt=0)
+    cv_folds: int = Field(3, ge=2, le=10)
+    seed: int = 42
+    families: dict[str, dict[str, SearchParam]] = Field(min_length=1)
+
+    @field_validator("families")
+    @classmethod
+    def _known_families(cls, v: dict[str, dict[str, SearchParam]]) -> dict[str, dict[str, SearchParam]]:
+        unknown = sorted(set(v) - set(MODEL_FAMILIES))
+        if unknown:
+            raise ValueError(f"unknown model family {unknown}; known: {list(MODEL_FAMILIES)}")
+        return v
+
+
+class ThresholdRule(_Strict):
+    """How the decision threshold is chosen on out-of-fold predictions of the refit trial."""
+
+    strategy: Literal["maximize", "fixed"] = "maximize"
+    metric: Literal["f1", "accuracy", "balanced_accuracy", "precision", "recall"] = "f1"
+    value: float | None = Field(None, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _fixed_needs_value(self) -> ThresholdRule:
+        if self.strategy == "fixed" and self.value is None:
+            raise ValueError("strategy 'fixed' needs a value in (0, 1)")
+        return self
+
+
+class NumericBand(_Strict):
+    column: str
+    edges: list[float] = Field(min_length=2)
+
+    @field_validator("edges")
+    @classmethod
+    def _increasing(cls, v: list[float]) -> list[float]:
+        if any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError(f"edges must be strictly increasing, got {v}")
+        return v
+
+
+class SliceConfig(_Strict):
+    min_size: int = Field(50, ge=1)
+    categorical: list[str] = []
+    numeric_bands: list[NumericBand] = []
+
+
+class PromotionPolicy(_Strict):
+    """The fail-closed gate for moving `champion` (first model: floors and baseline; later: vs champion)."""
+
+    metric_floors: dict[str, float] = Field(min_length=1)
+    baseline_margin: float = Field(0.05, ge=0.0)
+    tolerance: float = Field(0.005, ge=0.0)
+    slice_tolerance: float = Field(0.03, ge=0.0)
+    slice_metric: str | None = None
+    bootstrap_resamples: int = Field(1000, ge=100, le=100_000)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+
+    @field_validator("metric_floors")
+    @classmethod
+    def _known_metrics(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(CLASSIFICATION_METRICS))
+        if unknown:
+            raise ValueError(f"unknown metric {unknown}; known: {list(CLASSIFICATION_METRICS)}")
+        return v
+
+
+class ColumnDrift(_Strict):
+    method: str | None = None
+    threshold: float | None = Field(None, gt=0.0)
+
+
+class DriftConfig(_Strict):
+    num_method: str = "psi"
+    num_threshold: float = Field(0.2, gt=0.0)
+    cat_method: str = "jensenshannon"
+    cat_threshold: float = Field(0.1, gt=0.0)
+    per_column: dict[str, ColumnDrift] = {}
+    drift_share: float = Field(0.3, gt=0.0, le=1.0)
+
+
+class FeatureStep(_Strict):
+    """A registered feature-engineering transformer (see `pipelines.features.TRANSFORMERS`)."""
+
+    transformer: str
+    params: dict[str, Any] = {}
+
+    @field_validator("transformer")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        if v not in FEATURE_TRANSFORMERS:
+            raise ValueError(f"unknown transformer {v!r}; registered: {list(FEATURE_TRANSFORMERS)}")
+        return v
+
+
+class FeedConfig(_Strict):
+    generator: str
+    rows_per_day: int = Field(170, ge=1, le=1_000_000)
+
+
+class DagConfig(_Strict):
+    start_date: dt.date
+    schedule_days: int = Field(2, ge=1, le=365)
+    retries: int = Field(2, ge=0, le=10)
+    retry_delay_minutes: float = Field(1.0, gt=0)
+    tags: list[str] = []
+    owner: str = "mlops"
+
+
+class ValidationConfig(_Strict):
+    suite: str
+
+
+class ProjectConfig(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")
+    description: str = ""
+    task: Literal["binary_classification"]
+    target: str
+    positive_label: str = "1"
+    id_column: str
+    drop_columns: list[str] = []
+    numeric_features: list[str] = []
+    categorical_features: list[str] = []
+    feature_engineering: list[FeatureStep] = []
+    split: SplitConfig = SplitConfig()
+    training_window_days: int = Field(60, ge=1, le=3650)
+    search: SearchConfig
+    primary_metric: Literal[CLASSIFICATION_METRICS] = "roc_auc"  # type: ignore[valid-type]
+    threshold: ThresholdRule = ThresholdRule()
+    slices: SliceConfig = SliceConfig()
+    sensitive_features: list[str] = []
+    promotion: PromotionPolicy
+    drift: DriftConfig = DriftConfig()
+    validation: ValidationConfig
+    feed: FeedConfig
+    dag: DagConfig
+
+    @model_validator(mode="after")
+    def _columns_consistent(self) -> ProjectConfig:
+        features = self.numeric_features + self.categorical_features
+        if not features:
+            raise ValueError("numeric_features and categorical_features are both empty")
+        dupes = sorted({c for c in features if features.count(c) > 1})
+        if dupes:
+            raise ValueError(f"columns listed twice among the features: {dupes}")
+        for role, col in (("target", self.target), ("id_column", self.id_column)):
+            if col in features:
+                raise ValueError(f"{role} {col!r} is also listed as a feature (leakage)")
+        leaked = sorted(set(self.drop_columns) & set(features))
+        if leaked:
+            raise ValueError(f"drop_columns {leaked} are also listed as features")
+        for name, cols in (
+            ("slices.categorical", self.slices.categorical),
+            ("sensitive_features", self.sensitive_features),
+            ("slices.numeric_bands", [b.column for b in self.slices.numeric_bands]),
+        ):
+            missing = sorted(set(cols) - set(features))
+            if missing:
+                raise ValueError(f"{name} names {missing}, which are not features")
+        drift_unknown = sorted(set(self.drift.per_column) - set(features))
+        if drift_unknown:
+            raise ValueError(f"drift.per_column names {drift_unknown}, which are not features")
+        return self
+
+    @property
+    def features(self) -> list[str]:
+        """Raw input columns of the model, in a stable order."""
+        return [*self.numeric_features, *self.categorical_features]
+
+    @property
+    def dag_id(self) -> str:
+        return f"{self.name}_training"
+
+    @property
+    def registered_model(self) -> str:
+        return self.name
+
+    def window(self, as_of: dt.date, days: int | None = None) -> tuple[dt.date, dt.date]:
+        """First and last partition date (inclusive) a run with data interval end `as_of` trains on.
+
+        The interval end is exclusive, as in Airflow: the as-of day's own partition is not complete
+        at the as-of instant, so the window ends the day before.
+        """
+        n = days if days is not None else self.training_window_days
+        last = as_of - dt.timedelta(days=1)
+        return last - dt.timedelta(days=n - 1), last
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"invalid project file {path}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  - {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_project_file(path: Path) -> ProjectConfig:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as e:
+        raise ProjectConfigError(f"project file not found: {path}") from e
+    except yaml.YAMLError as e:
+        raise ProjectConfigError(f"project file {path} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ProjectConfigError(f"project file {path} must hold a mapping, got {type(raw).__name__}")
+    try:
+        cfg = ProjectConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ProjectConfigError(_format_errors(path, e)) from e
+    if cfg.name != path.stem:
+        raise ProjectConfigError(f"project file {path}: name {cfg.name!r} must match the file name {path.stem!r}")
+    return cfg
+
+
+def project_names(settings: Settings | None = None) -> list[str]:
+    s = settings or get_settings()
+    return sorted(p.stem for p in s.projects_dir.glob("*.yaml"))
+
+
+def load_project(name: str, settings: Settings | None = None) -> ProjectConfig:
+    s = settings or get_settings()
+    path = s.projects_dir / f"{name}.yaml"
+    if not path.exists():
+        known = project_names(s)
+        raise ProjectConfigError(f"unknown project {name!r}; known projects in {s.projects_dir}: {known}")
+    return load_project_file(path)

@@ -1,0 +1,227 @@
+"""Evaluate: challenger, current champion and a dummy baseline, scored on the SAME test rows.
+
+Global metrics at each model's own decision threshold, the same per slice (the overall slice always
+included; slices under the minimum size are reported but not judged), a paired bootstrap CI of
+challenger minus champion on the primary metric (scipy), and disparate impact per sensitive feature.
+The report is a plain JSON-able dict: the policy reads it, MLflow and the lake store it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from pipelines.config import LOWER_IS_BETTER, ProjectConfig
+
+log = logging.getLogger(__name__)
+
+OVERALL = "overall"
+
+
+_RANKING = frozenset({"roc_auc", "pr_auc"})
+_METRIC_FNS = {
+    "roc_auc": lambda y, p, pred: skm.roc_auc_score(y, p),
+    "pr_auc": lambda y, p, pred: skm.average_precision_score(y, p),
+    "f1": lambda y, p, pred: skm.f1_score(y, pred, zero_division=0),
+    "precision": lambda y, p, pred: skm.precision_score(y, pred, zero_division=0),
+    "recall": lambda y, p, pred: skm.recall_score(y, pred, zero_division=0),
+    "accuracy": lambda y, p, pred: skm.accuracy_score(y, pred),
+    "brier": lambda y, p, pred: skm.brier_score_loss(y, p),
+    "log_loss": lambda y, p, pred: skm.log_loss(y, p, labels=[0, 1]),
+    "positive_rate": lambda y, p, pred: pred.mean() if len(pred) else float("nan"),
+}
+
+
+def classification_metrics(
+    y: np.ndarray, proba: np.ndarray, threshold: float, only: tuple[str, ...] | None = None
+) -> dict[str, float]:
+    """Metrics from scikit-learn (all, or `only` these); ranking metrics are NaN when y has one class."""
+    y = np.asarray(y).astype(int)
+    proba = np.clip(np.asarray(proba, dtype=float), 1e-7, 1 - 1e-7)
+    pred = (proba >= threshold).astype(int)
+    two = len(np.unique(y)) == 2
+    return {
+        name: float("nan") if (name in _RANKING and not two) else float(fn(y, proba, pred))
+        for name, fn in _METRIC_FNS.items()
+        if only is None or name in only
+    }
+
+
+def threshold_metric(name: str, y: np.ndarray, proba: np.ndarray, t: float) -> float:
+    pred = (proba >= t).astype(int)
+    fn = {
+        "f1": lambda: skm.f1_score(y, pred, zero_division=0),
+        "accuracy": lambda: skm.accuracy_score(y, pred),
+        "balanced_accuracy": lambda: skm.balanced_accuracy_score(y, pred),
+        "precision": lambda: skm.precision_score(y, pred, zero_division=0),
+        "recall": lambda: skm.recall_score(y, pred, zero_division=0),
+    }[name]
+    return float(fn())
+
+
+def slice_masks(cfg: ProjectConfig, df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Named boolean masks: `overall`, `<col>=<value>` per category, `<col>=[lo,hi)` per numeric band."""
+    masks: dict[str, np.ndarray] = {OVERALL: np.ones(len(df), dtype=bool)}
+    for col in cfg.slices.categorical:
+        for value in sorted(df[col].dropna().astype(str).unique()):
+            masks[f"{col}={value}"] = (df[col].astype(str) == value).to_numpy()
+    for band in cfg.slices.numeric_bands:
+        vals = pd.to_numeric(df[band.column], errors="coerce").to_numpy()
+        for lo, hi in zip(band.edges, band.edges[1:]):
+            masks[f"{band.column}=[{lo:g},{hi:g})"] = (vals >= lo) & (vals < hi)
+    return masks
+
+
+def slice_metrics(
+    cfg: ProjectConfig, df: pd.DataFrame, y: np.ndarray, proba: np.ndarray, threshold: float
+) -> list[dict[str, Any]]:
+    rows = []
+    for name, mask in slice_masks(cfg, df).items():
+        n = int(mask.sum())
+        row: dict[str, Any] = {"slice": name, "n": n, "positives": int(y[mask].sum()) if n else 0, "judged": n >= cfg.slices.min_size}
+        row.update(classification_metrics(y[mask], proba[mask], threshold) if n else {})
+        rows.append(row)
+    return rows
+
+
+def paired_bootstrap_delta(
+    metric: str,
+    y: np.ndarray,
+    p_a: np.ndarray,
+    p_b: np.ndarray,
+    *,
+    threshold_a: float = 0.5,
+    threshold_b: float = 0.5,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float]:
+    """CI of metric(a) - metric(b) resampling rows jointly (scipy.stats.bootstrap, paired)."""
+    from scipy.stats import bootstrap
+
+    def stat(yy: np.ndarray, aa: np.ndarray, bb: np.ndarray) -> float:
+        if len(np.unique(yy)) < 2:
+            return np.nan
+        one = (metric,)
+        return classification_metrics(yy, aa, threshold_a, one)[metric] - classification_metrics(yy, bb, threshold_b, one)[metric]
+
+    delta = stat(y, p_a, p_b)
+    res = bootstrap(
+        (y, p_a, p_b), stat, paired=True, vectorized=False, n_resamples=n_resamples,
+        confidence_level=confidence, method="percentile", random_state=np.random.default_rng(seed),
+    )
+    return {
+        "delta": float(delta),
+        "ci_low": float(res.confidence_interval.low),
+        "ci_high": float(res.confidence_interval.high),
+        "confidence": confidence,
+        "n_resamples": n_resamples,
+    }
+
+
+def disparate_impact(df: pd.DataFrame, pred: np.ndarray, feature: str) -> dict[str, Any]:
+    """Selection (predicted-positive) rate per group and min/max ratio (the four-fifths rule)."""
+    groups = df[feature].astype(str).to_numpy()
+    rates = {g: float(pred[groups == g].mean()) for g in sorted(set(groups))}
+    hi = max(rates.values()) if rates else 0.0
+    ratio = (min(rates.values()) / hi) if hi > 0 else float("nan")
+    return {"feature": feature, "selection_rates": rates, "disparate_impact": ratio}
+
+
+def score(model: Any, X: pd.DataFrame) -> np.ndarray:
+    return np.asarray(model.predict_proba(X))[:, 1]
+
+
+def evaluate(
+    cfg: ProjectConfig,
+    test_df: pd.DataFrame,
+    challenger: Any,
+    challenger_threshold: float,
+    baseline: Any,
+    champion: Any | None = None,
+    champion_threshold: float = 0.5,
+    champion_version: str | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The evaluation report plus the raw scores (for plots), all on the same test rows."""
+    X = test_df[cfg.features]
+    y = test_df[cfg.target].astype(int).to_numpy()
+    scores = {"challenger": score(challenger, X), "baseline": score(baseline, X)}
+    thresholds = {"challenger": challenger_threshold, "baseline": 0.5}
+    if champion is not None:
+        scores["champion"] = score(champion, X)
+        thresholds["champion"] = champion_threshold
+    report: dict[str, Any] = {
+        "primary_metric": cfg.primary_metric,
+        "higher_is_better": cfg.primary_metric not in LOWER_IS_BETTER,
+        "test_rows": int(len(y)),
+        "test_positive_rate": float(y.mean()),
+        "thresholds": thresholds,
+        "champion_version": champion_version,
+        "models": {},
+    }
+    for name, p in scores.items():
+        report["models"][name] = {
+            "metrics": classification_metrics(y, p, thresholds[name]),
+            "slices": slice_metrics(cfg, test_df, y, p, thresholds[name]),
+        }
+    pred = (scores["challenger"] >= challenger_threshold).astype(int)
+    report["fairness"] = [disparate_impact(test_df, pred, f) for f in cfg.sensitive_features]
+    report["confusion_matrix"] = skm.confusion_matrix(y, pred, labels=[0, 1]).tolist()
+    if champion is not None:
+        report["bootstrap"] = paired_bootstrap_delta(
+            cfg.primary_metric, y, scores["challenger"], scores["champion"],
+            threshold_a=challenger_threshold, threshold_b=champion_threshold,
+            n_resamples=cfg.promotion.bootstrap_resamples, confidence=cfg.promotion.confidence, seed=cfg.split.seed,
+        )
+    m = report["models"]
+    log.info(
+        "test %s on %d rows: challenger %.4f, baseline %.4f%s",
+        cfg.primary_metric, len(y), m["challenger"]["metrics"][cfg.primary_metric],
+        m["baseline"]["metrics"][cfg.primary_metric],
+        (f", champion v{champion_version} %.4f; delta %.4f [%.4f, %.4f]" % (
+            m["champion"]["metrics"][cfg.primary_metric], report["bootstrap"]["delta"],
+            report["bootstrap"]["ci_low"], report["bootstrap"]["ci_high"]) if champion is not None else ", no champion yet"),
+    )
+    return report, {"y": y, **scores}
+
+
+def slice_table(report: dict[str, Any], metric: str) -> pd.DataFrame:
+    """Slices side by side: rows = slices, columns = n, judged, and `metric` per model."""
+    frames = []
+    for model, body in report["models"].items():
+        f = pd.DataFrame(body["slices"])[["slice", "n", "judged", metric]].rename(columns={metric: f"{model}_{metric}"})
+        frames.append(f.set_index(["slice", "n", "judged"]))
+    return pd.concat(frames, axis=1).reset_index()
+
+
+def evaluation_plots(scores: dict[str, np.ndarray], thresholds: dict[str, float], outdir: Path) -> list[Path]:
+    """Confusion matrix (challenger), ROC and PR curves (every model) as PNGs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    y = scores["y"]
+    models = [k for k in scores if k != "y"]
+    out = []
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    skm.ConfusionMatrixDisplay.from_predictions(y, (scores["challenger"] >= thresholds["challenger"]).astype(int), ax=ax, colorbar=False)
+    ax.set_title(f"challenger @ {thresholds['challenger']:.2f}")
+    fig.tight_layout()
+    fig.savefig(outdir / "confusion_matrix.png", dpi=90)
+    out.append(outdir / "confusion_matrix.png")
+    plt.close(fig)
+    for fname, display in (("roc_curve.png", skm.RocCurveDisplay), ("pr_curve.png", skm.PrecisionRecallDisplay)):
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for mname in models:
+            display.from_predictions(y, scores[mname], name=mname, ax=ax)
+        fig.tight_layout()
+        fig.savefig(outdir / fname, dpi=90)
+        out.append(outdir / fname)
+        plt.close(fig)
+    return out

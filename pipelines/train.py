@@ -1,0 +1,278 @@
+"""Train: an Optuna search (seeded TPE, median pruning on CV folds) over the configured model
+families, then a refit of the best trial into ONE sklearn Pipeline and a decision threshold chosen
+on out-of-fold predictions.
+
+The saved Pipeline holds everything from raw columns to probabilities (feature engineering,
+imputation, encoding/scaling, model), so serving needs nothing but the model and its threshold.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from pipelines.config import LOWER_IS_BETTER, CategoricalParam, FloatParam, IntParam, ProjectConfig
+from pipelines.evaluate import classification_metrics, threshold_metric
+from pipelines.features import build_transformer
+
+log = logging.getLogger(__name__)
+
+
+def n_jobs() -> int:
+    return int(os.environ.get("MLOPS_N_JOBS", "2"))
+
+
+def build_estimator(family: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+    if family == "logistic_regression":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(max_iter=3000, random_state=seed, **params)
+    if family == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(random_state=seed, n_jobs=n_jobs(), **params)
+    if family == "lightgbm":
+        from lightgbm import LGBMClassifier
+
+        return LGBMClassifier(random_state=seed, n_jobs=n_jobs(), verbose=-1, subsample_freq=1, **params)
+    raise ValueError(f"unknown model family {family!r}")
+
+
+def build_pipeline(cfg: ProjectConfig, family: str, params: dict[str, Any], seed: int) -> Pipeline:
+    """Feature engineering -> imputation + scaling / one-hot -> model, as one Pipeline."""
+    fe = [build_transformer(s) for s in cfg.feature_engineering]
+    derived = [c for t in fe for c in t.output_columns]  # type: ignore[attr-defined]
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    categorical = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
+    pre = ColumnTransformer(
+        [("num", numeric, [*cfg.numeric_features, *derived]), ("cat", categorical, list(cfg.categorical_features))],
+        remainder="drop",
+        verbose_feature_names_out=False,
+    )
+    steps: list[tuple[str, Any]] = [(f"fe_{i}_{s.transformer}", t) for i, (s, t) in enumerate(zip(cfg.feature_engineering, fe))]
+    steps += [("preprocess", pre), ("model", build_estimator(family, params, seed))]
+    return Pipeline(steps)
+
+
+def suggest(trial: optuna.Trial, family: str, space: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name, spec in space.items():
+        key = f"{family}__{name}"
+        if isinstance(spec, FloatParam):
+            params[name] = trial.suggest_float(key, spec.low, spec.high, log=spec.log)
+        elif isinstance(spec, IntParam):
+            params[name] = trial.suggest_int(key, spec.low, spec.high, log=spec.log)
+        elif isinstance(spec, CategoricalParam):
+            params[name] = trial.suggest_categorical(key, spec.choices)
+    return params
+
+
+def unpack(best_params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    family = best_params["family"]
+    prefix = f"{family}__"
+    return family, {k[len(prefix) :]: v for k, v in best_params.items() if k.startswith(prefix)}
+
+
+@dataclass
+class TrainResult:
+    model: Pipeline
+    family: str
+    params: dict[str, Any]
+    cv_score: float
+    threshold: float
+    oof_metrics: dict[str, float]
+    study_name: str
+    n_trials: int
+    n_complete: int
+    n_pruned: int
+    duration_s: float
+    trials: pd.DataFrame = field(repr=False)
+    study: Any = field(repr=False, default=None)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "params": self.params,
+            "cv_score": self.cv_score,
+            "threshold": self.threshold,
+            "oof_metrics": self.oof_metrics,
+            "study_name": self.study_name,
+            "n_trials": self.n_trials,
+            "n_complete": self.n_complete,
+            "n_pruned": self.n_pruned,
+            "duration_s": round(self.duration_s, 2),
+        }
+
+
+def _xy(cfg: ProjectConfig, df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    missing = [c for c in [*cfg.features, cfg.target] if c not in df.columns]
+    if missing:
+        raise ValueError(f"training data lacks column(s) {missing}")
+    return df[cfg.features], df[cfg.target].astype(int).to_numpy()
+
+
+def oof_predictions(pipe: Pipeline, X: pd.DataFrame, y: np.ndarray, folds: StratifiedKFold) -> np.ndarray:
+    oof = np.zeros(len(y))
+    for tr, va in folds.split(X, y):
+        m = clone(pipe).fit(X.iloc[tr], y[tr])
+        oof[va] = m.predict_proba(X.iloc[va])[:, 1]
+    return oof
+
+
+def choose_threshold(cfg: ProjectConfig, y: np.ndarray, proba: np.ndarray) -> float:
+    if cfg.threshold.strategy == "fixed":
+        assert cfg.threshold.value is not None
+        return float(cfg.threshold.value)
+    grid = np.round(np.linspace(0.05, 0.95, 91), 2)
+    scores = [threshold_metric(cfg.threshold.metric, y, proba, t) for t in grid]
+    return float(grid[int(np.argmax(scores))])
+
+
+def create_study(cfg: ProjectConfig, study_name: str, storage: str | None, fresh: bool = True) -> optuna.Study:
+    direction = "minimize" if cfg.primary_metric in LOWER_IS_BETTER else "maximize"
+    if storage and storage.startswith("sqlite:///"):
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if fresh and storage:
+        # A rerun of the same as-of date starts over, so it reproduces the same trials.
+        try:
+            optuna.delete_study(study_name=study_name, storage=storage)
+        except KeyError:
+            pass
+    return optuna.create_study(
+        study_name=study_name,
+        storage=storage,
+        direction=direction,
+        sampler=optuna.samplers.TPESampler(seed=cfg.search.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+        load_if_exists=not fresh,
+    )
+
+
+def train(
+    cfg: ProjectConfig,
+    train_df: pd.DataFrame,
+    *,
+    study_name: str,
+    storage: str | None = None,
+    n_trials: int | None = None,
+    timeout_minutes: float | None = None,
+) -> TrainResult:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    X, y = _xy(cfg, train_df)
+    n_trials = n_trials or cfg.search.n_trials
+    timeout_s = 60.0 * (timeout_minutes or cfg.search.timeout_minutes)
+    folds = StratifiedKFold(n_splits=cfg.search.cv_folds, shuffle=True, random_state=cfg.search.seed)
+    families = list(cfg.search.families)
+    primary = cfg.primary_metric
+    log.info(
+        "training %s on %d rows (%.1f%% positive): %d trials max, %.0f s budget, %d-fold CV, families %s, metric %s",
+        cfg.name, len(y), 100 * y.mean(), n_trials, timeout_s, cfg.search.cv_folds, families, primary,
+    )
+
+    def objective(trial: optuna.Trial) -> float:
+        family = trial.suggest_categorical("family", families)
+        params = suggest(trial, family, cfg.search.families[family])
+        pipe = build_pipeline(cfg, family, params, cfg.search.seed)
+        scores: list[float] = []
+        for step, (tr, va) in enumerate(folds.split(X, y)):
+            m = clone(pipe).fit(X.iloc[tr], y[tr])
+            p = m.predict_proba(X.iloc[va])[:, 1]
+            scores.append(classification_metrics(y[va], p, 0.5, (primary,))[primary])
+            trial.report(float(np.mean(scores)), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return float(np.mean(scores))
+
+    started = time.monotonic()
+
+    def progress(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+        done = len(study.trials)
+        state = t.state.name.lower()
+        val = f"{t.value:.4f}" if t.value is not None else "-"
+        try:
+            best = f"{study.best_value:.4f} (#{study.best_trial.number} {study.best_trial.params['family']})"
+        except ValueError:
+            best = "-"
+        secs = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else 0.0
+        log.info("trial %d/%d %s %s=%s in %.1fs; best %s; elapsed %.0fs",
+                 done, n_trials, t.params.get("family"), primary, val if state == "complete" else state, secs, best,
+                 time.monotonic() - started)
+
+    study = create_study(cfg, study_name, storage)
+    study.optimize(objective, n_trials=n_trials, timeout=timeout_s, callbacks=[progress], gc_after_trial=True)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise RuntimeError(f"study {study_name}: no trial completed within {timeout_s:.0f}s ({len(study.trials)} started)")
+    family, params = unpack(study.best_trial.params)
+    best = build_pipeline(cfg, family, params, cfg.search.seed)
+    oof = oof_predictions(best, X, y, folds)
+    threshold = choose_threshold(cfg, y, oof)
+    oof_metrics = classification_metrics(y, oof, threshold)
+    model = best.fit(X, y)
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    duration = time.monotonic() - started
+    log.info(
+        "best trial #%d: %s %s; CV %s=%.4f; threshold %.2f (max OOF %s: %.4f); %d complete, %d pruned, %.0fs",
+        study.best_trial.number, family, params, primary, study.best_value, threshold, cfg.threshold.metric,
+        threshold_metric(cfg.threshold.metric, y, oof, threshold), len(complete), pruned, duration,
+    )
+    return TrainResult(
+        model=model,
+        family=family,
+        params=params,
+        cv_score=float(study.best_value),
+        threshold=threshold,
+        oof_metrics=oof_metrics,
+        study_name=study_name,
+        n_trials=len(study.trials),
+        n_complete=len(complete),
+        n_pruned=pruned,
+        duration_s=duration,
+        trials=study.trials_dataframe(),
+        study=study,
+    )
+
+
+def study_plots(study: optuna.Study, outdir: Path) -> list[Path]:
+    """Optimization history and parameter importances as PNGs (best effort: small studies may lack them)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    out = []
+    for name, fn in (("optuna_history.png", ovm.plot_optimization_history), ("optuna_importances.png", ovm.plot_param_importances)):
+        try:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ax = fn(study)
+            fig = ax.figure if hasattr(ax, "figure") else ax[0].figure
+            fig.tight_layout()
+            fig.savefig(outdir / name, dpi=90)
+            plt.close(fig)
+            out.append(outdir / name)
+        except Exception as e:  # e.g. importances need >= 2 complete trials of one family
+            log.info("skipped %s: %s", name, e)
+    return out

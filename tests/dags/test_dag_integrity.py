@@ -1,0 +1,88 @@
+"""Every DAG file imports cleanly, fast, without heavy imports; structure, schedule and policy hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import pendulum
+import pytest
+
+from pipelines.config import load_project, project_names
+from tests.conftest import REPO
+
+HEAVY = ("pandas", "sklearn", "mlflow", "optuna", "great_expectations", "evidently", "lightgbm", "scipy", "numpy")
+ORDER = ["extract", "validate", "train", "evaluate", "register", "drift"]
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+def test_no_import_errors_and_one_dag_per_project(dagbag):
+    assert dagbag.import_errors == {}
+    assert {f"{p}_training" for p in project_names()} <= set(dagbag.dag_ids)
+
+
+@pytest.mark.parametrize("project", project_names())
+def test_structure_schedule_and_policy(dagbag, project):
+    cfg = load_project(project)
+    dag = dagbag.dags[f"{project}_training"]
+    assert [t.task_id for t in dag.topological_sort()] == ORDER
+    for up, down in zip(ORDER, ORDER[1:]):
+        assert down in dag.get_task(up).downstream_task_ids
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert dag.start_date == pendulum.datetime(cfg.dag.start_date.year, cfg.dag.start_date.month, cfg.dag.start_date.day, tz="UTC")
+    assert "mlops" in dag.tags and set(cfg.dag.tags) <= set(dag.tags) and dag.doc_md
+    for t in dag.tasks:
+        assert t.on_failure_callback, t.task_id
+        if t.task_id == "validate":
+            assert t.retries == 0  # bad data is not fixed by retrying; fails at once
+        else:
+            assert t.retries >= 2 and t.retry_exponential_backoff, t.task_id
+    assert {"n_trials", "timeout_minutes"} <= set(dag.params.keys())
+
+
+def test_real_two_day_intervals(dagbag):
+    """The serialized DAG (what the scheduler runs) gives manual and scheduled runs a 2-day interval."""
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables.base import TimeRestriction
+
+    dag = dagbag.dags["bankchurn_training"]
+    assert type(dag.timetable).__name__ == "DeltaDataIntervalTimetable" and dag.timetable.delta == dt.timedelta(days=2)
+    tt = DagSerialization.from_dict(DagSerialization.to_dict(dag)).timetable
+    end = pendulum.datetime(2026, 1, 5, tz="UTC")
+    iv = tt.infer_manual_data_interval(run_after=end)
+    assert (iv.start, iv.end) == (end - dt.timedelta(days=2), end)
+    first = tt.next_dagrun_info(last_automated_data_interval=None,
+                                restriction=TimeRestriction(earliest=dag.start_date, latest=None, catchup=True))
+    assert first.data_interval.end - first.data_interval.start == dt.timedelta(days=2)
+
+
+@pytest.mark.parametrize(("param", "bad"), [("n_trials", 0), ("n_trials", "many"), ("timeout_minutes", -1)])
+def test_bad_params_are_refused_naming_the_param(dagbag, param, bad):
+    import copy
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = copy.deepcopy(dagbag.dags["bankchurn_training"].params)
+    with pytest.raises(ParamValidationError, match=f"Invalid input for param {param}"):
+        params[param] = bad
+        params.validate()
+
+
+def test_parse_is_fast_and_imports_nothing_heavy():
+    code = (
+        "import sys, time, json, runpy; import airflow.sdk, pendulum; before = set(sys.modules);"
+        "t = time.perf_counter(); runpy.run_path(%r); dt = time.perf_counter() - t;"
+        "print(json.dumps({'seconds': dt, 'new': sorted({m.split('.')[0] for m in set(sys.modules) - before})}))"
+    ) % str(REPO / "dags" / "training_dags.py")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["seconds"] < 2.0, res
+    assert not set(HEAVY) & set(res["new"]), res["new"]

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.config import FEATURE_TRANSFORMERS, ProjectConfigError, load_project, load_project_file, project_names
+from pipelines.settings import REPO_ROOT
+
+BANK = REPO_ROOT / "pipelines" / "projects" / "bankchurn.yaml"
+
+
+def _write(tmp_path: Path, mutate) -> Path:
+    raw = yaml.safe_load(BANK.read_text())
+    mutate(raw)
+    p = tmp_path / "bankchurn.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    return p
+
+
+def test_bankchurn_loads_with_expected_fields():
+    cfg = load_project("bankchurn")
+    assert cfg.target == "Exited" and cfg.id_column == "CustomerId"
+    assert set(cfg.search.families) == {"logistic_regression", "random_forest", "lightgbm"}
+    assert "Geography" in cfg.categorical_features and "Age" in cfg.numeric_features
+    assert cfg.dag_id == "bankchurn_training"
+    assert "bankchurn" in project_names()
+
+
+def test_window_ends_the_day_before_the_as_of_date():
+    cfg = load_project("bankchurn")
+    first, last = cfg.window(dt.date(2026, 3, 1), 10)
+    assert (first, last) == (dt.date(2026, 2, 19), dt.date(2026, 2, 28))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "why"),
+    [
+        (lambda r: r.pop("target"), "target", "Field required"),
+        (lambda r: r["search"]["families"].update({"xgboost": {}}), "search.families", "unknown model family"),
+        (lambda r: r["search"]["families"]["lightgbm"].update({"num_leaves": {"type": "int", "low": 9, "high": 3}}),
+         "num_leaves", "low (9) must be < high (3)"),
+        (lambda r: r["slices"].update({"categorical": ["Surname"]}), "(top level)", "not features"),
+        (lambda r: r["numeric_features"].append("Exited"), "(top level)", "leakage"),
+        (lambda r: r["feature_engineering"].append({"transformer": "magic"}), "feature_engineering", "unknown transformer"),
+        (lambda r: r["split"].update({"test_fraction": 1.5}), "split.test_fraction", "less than 0.9"),
+        (lambda r: r.update({"surprise": 1}), "surprise", "Extra inputs are not permitted"),
+        (lambda r: r["promotion"].update({"metric_floors": {"auc": 0.7}}), "promotion.metric_floors", "unknown metric"),
+        (lambda r: r["slices"]["numeric_bands"][0].update({"edges": [50, 30]}), "edges", "strictly increasing"),
+        (lambda r: r["threshold"].update({"strategy": "fixed"}), "threshold", "needs a value"),
+    ],
+)
+def test_bad_yaml_names_the_field_and_why(tmp_path, mutate, field, why):
+    with pytest.raises(ProjectConfigError) as e:
+        load_project_file(_write(tmp_path, mutate))
+    msg = str(e.value)
+    assert field in msg and why in msg, msg
+
+
+def test_name_must_match_file(tmp_path):
+    with pytest.raises(ProjectConfigError, match="must match the file name"):
+        load_project_file(_write(tmp_path, lambda r: r.update({"name": "other"})))
+
+
+def test_invalid_yaml_and_non_mapping(tmp_path):
+    p = tmp_path / "x.yaml"
+    p.write_text("name: [unclosed")
+    with pytest.raises(ProjectConfigError, match="not valid YAML"):
+        load_project_file(p)
+    p.write_text("- a list\n")
+    with pytest.raises(ProjectConfigError, match="must hold a mapping"):
+        load_project_file(p)
+
+
+def test_unknown_project_lists_known_ones():
+    with pytest.raises(ProjectConfigError, match=r"unknown project 'nope'.*bankchurn"):
+        load_project("nope")
+
+
+def test_transformer_names_match_registry():
+    from pipelines.features import TRANSFORMERS
+
+    assert set(TRANSFORMERS) == set(FEATURE_TRANSFORMERS)

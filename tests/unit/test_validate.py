@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.feed import generate_bankchurn
+from pipelines.validate import DataValidationError, read_table, validate_frame
+from tests.conftest import SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def good() -> pd.DataFrame:
+    return generate_bankchurn(dt.date(2026, 1, 1), 1500, np.random.default_rng(0), False)
+
+
+def test_good_data_passes_and_report_is_written(good, cfg, lake):
+    out = validate_frame(good, cfg, lake=lake, report_prefix="runs/bankchurn/2026-01-01/validation/")
+    assert out.success and out.evaluated >= 40 and out.failed == []
+    assert lake.get_json("runs/bankchurn/2026-01-01/validation/validation.json")["success"] is True
+    assert "<html" in lake.get_bytes("runs/bankchurn/2026-01-01/validation/data_docs.html").decode().lower()
+
+
+def test_real_public_csv_passes(cfg):
+    assert validate_frame(pd.read_csv(SHARED_DATA / "Churn_Modelling.csv"), cfg).success
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expectation", "observed"),
+    [
+        (lambda d: d.assign(Geography=d.Geography.where(d.index % 50 != 0, "Atlantis")),
+         "expect_column_values_to_be_in_set[Geography]", "Atlantis"),
+        (lambda d: d.assign(Age=d.Age.where(d.index != 3, -5)), "expect_column_values_to_be_between[Age]", "-5"),
+        (lambda d: d.drop(columns=["Balance"]), "expect_table_columns_to_match_set", "observed"),
+        (lambda d: d.assign(Exited=d.Exited.where(d.index != 1, 2)), "expect_column_values_to_be_in_set[Exited]", "2"),
+        (lambda d: pd.concat([d, d.head(3)]), "expect_column_values_to_be_unique[CustomerId]", "6 unexpected"),
+        (lambda d: d.head(100), "expect_table_row_count_to_be_between", "observed 100"),
+        (lambda d: d.assign(CreditScore=np.where(d.index % 10 == 0, np.nan, d.CreditScore)),
+         "expect_column_values_to_not_be_null[CreditScore]", "unexpected"),
+    ],
+)
+def test_failures_name_the_expectation_and_observed_value(good, cfg, lake, corrupt, expectation, observed):
+    with pytest.raises(DataValidationError) as e:
+        validate_frame(corrupt(good.copy()), cfg, lake=lake, report_prefix="v/")
+    msg = str(e.value)
+    assert expectation in msg and observed in msg, msg
+    assert e.value.report["success"] is False and e.value.failures
+    assert lake.exists("v/validation.json")  # the evidence stays
+
+
+def test_empty_frame_fails_on_row_count(good, cfg):
+    out = validate_frame(good.head(0), cfg, raise_on_failure=False)
+    assert not out.success and any(f.expectation == "expect_table_row_count_to_be_between" for f in out.failed)
+
+
+def test_read_table_formats(tmp_path, good):
+    good.to_parquet(tmp_path / "a.parquet")
+    assert len(read_table(tmp_path / "a.parquet")) == len(good)
+    with pytest.raises(ValueError, match="unsupported"):
+        read_table((tmp_path / "a.txt").resolve()) if (tmp_path / "a.txt").write_text("x") else None
+    with pytest.raises(FileNotFoundError):
+        read_table(tmp_path / "none.csv")
