@@ -21,7 +21,7 @@ export AIRFLOW__API__HOST ?= 127.0.0.1
 export PYTHONPATH := $(ROOT)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo test test-unit test-dags test-integration up lock clean
+.PHONY: install demo test test-unit test-dags test-integration up up-stack down-stack lock clean
 
 install: $(VENV)/.installed
 
@@ -45,8 +45,8 @@ demo: install
 	  echo "== airflow dags test bankchurn_training $$d (n_trials=$(N_TRIALS); log: $(STATE)/dags-test-$$d.log)"; \
 	  $(BIN)/airflow dags test bankchurn_training $$d -c '{"n_trials": $(N_TRIALS)}' > $(STATE)/dags-test-$$d.log 2>&1 \
 	    || { grep -E "ERROR|Error|failed" $(STATE)/dags-test-$$d.log | tail -20; exit 1; }; \
-	  grep -E "extracted|suite .* (passed|failed)|best trial|test roc_auc|registered|drift" $(STATE)/dags-test-$$d.log \
-	    | sed -E 's/^.*\[info *\] //; s/ \[pipelines[^]]*\].*$$//' | cut -c1-220; \
+	  grep -E "\[pipelines\.(extract|validate|evaluate|steps)\]|best trial" $(STATE)/dags-test-$$d.log | grep -v "logged model" \
+	    | sed -E 's/^.*\[(info|warning|error) *\] //; s/ +\[pipelines[^]]*\].*$$//' | cut -c1-240; \
 	done
 	@echo; $(BIN)/python -m pipelines status bankchurn
 	@echo; echo "Open the UIs:  make up   (Airflow http://127.0.0.1:8080 , MLflow http://127.0.0.1:5000)"
@@ -71,3 +71,10 @@ up: install
 
 clean:
 	rm -rf $(STATE)
+
+# Server stack without Docker: moto S3 + MLflow server (Postgres, S3 artifacts) + Airflow on Postgres.
+up-stack: install
+	$(BIN)/python scripts/stack.py up
+
+down-stack:
+	$(BIN)/python scripts/stack.py down

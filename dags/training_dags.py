@@ -42,6 +42,9 @@ def _run_context(project: str) -> Any:
         run_id=ctx["run_id"],
         n_trials=int(params["n_trials"]),
         timeout_minutes=float(params["timeout_minutes"]),
+        window_days=int(params["training_window_days"]),
+        promote=bool(params["promote"]),
+        optuna_workers=int(params["optuna_workers"]),
     )
 
 
@@ -58,7 +61,7 @@ before its **data interval end** (the as-of date) and writes its outputs under `
 * **target** `{cfg.target}`, primary metric `{cfg.primary_metric}`, families {', '.join(cfg.search.families)}
 * **validate**: GX suite `expectations/{cfg.validation.suite}`; a failure stops the run (no retry), nothing is registered
 * **register**: version aliased `challenger`; `champion` moves only if the fail-closed policy passes (old one -> `previous`)
-* **Params**: `n_trials`, `timeout_minutes` (trigger with config to override)
+* **Params**: `n_trials`, `timeout_minutes`, `training_window_days`, `promote`, `optuna_workers`
 
 Rerunning a date is safe: same data hash -> the same MLflow run and model version are reused.
 """
@@ -90,14 +93,25 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
                               description="Optuna trials for this run"),
             "timeout_minutes": Param(float(cfg.search.timeout_minutes), type="number", exclusiveMinimum=0, maximum=1440,
                                      description="wall-clock budget of the search"),
+            "training_window_days": Param(cfg.training_window_days, type="integer", minimum=1, maximum=3650,
+                                          description="days of partitions before the as-of date to train on"),
+            "promote": Param(True, type="boolean", description="false: register and evaluate, never move champion"),
+            "optuna_workers": Param(1, type="integer", minimum=1, maximum=16,
+                                    description="parallel Optuna processes on one study (needs Postgres storage)"),
         },
     ) as dag:
 
         @task
         def extract() -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from pipelines.extract import EmptyWindowError
             from pipelines.steps import step_extract
 
-            return step_extract(_run_context(project))
+            try:
+                return step_extract(_run_context(project))
+            except EmptyWindowError as e:  # no data yet: retrying in minutes will not help, and with
+                raise AirflowFailException(str(e)) from e  # max_active_runs=1 it would block other runs
 
         @task(retries=0)
         def validate(extracted: dict[str, Any]) -> dict[str, Any]:

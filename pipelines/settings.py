@@ -25,6 +25,14 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# Every variable this package reads (compose and stack tests check their env against this list).
+ENV_VARS = (
+    "MLOPS_HOME", "MLOPS_LAKE", "MLFLOW_TRACKING_URI", "MLOPS_ARTIFACTS_ROOT", "OPTUNA_STORAGE",
+    "MLOPS_PROJECTS_DIR", "MLOPS_EXPECTATIONS_DIR", "ALERT_WEBHOOK_URL", "MLFLOW_UI_URL", "MLOPS_N_JOBS",
+    "MLOPS_S3_MAX_ATTEMPTS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION",
+    "MLOPS_DB_PASSWORD",
+)
+
 
 @dataclass(frozen=True)
 class Settings:

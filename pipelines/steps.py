@@ -35,6 +35,7 @@ class RunContext:
     timeout_minutes: float | None = None
     window_days: int | None = None
     promote: bool = True
+    optuna_workers: int = 1
     extra_tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -78,6 +79,7 @@ def fingerprint(cfg: ProjectConfig, extracted: dict[str, Any], ctx: RunContext) 
                                                        "search", "threshold", "split", "primary_metric", "target"}),
         "n_trials": ctx.n_trials or cfg.search.n_trials,
         "timeout_minutes": ctx.timeout_minutes or cfg.search.timeout_minutes,
+        "window_days": ctx.window_days or cfg.training_window_days,
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -98,7 +100,7 @@ def step_train(ctx: RunContext, extracted: dict[str, Any], validation: dict[str,
                 "threshold": float(info["tags"]["mlops.threshold"]), "family": info["params"].get("family")}
     train_df = lake.get_parquet(_lake_key(lake, extracted["train_uri"]))
     res = train(cfg, train_df, study_name=f"{cfg.name}-{ctx.as_of.isoformat()}", storage=get_settings().optuna_storage,
-                n_trials=ctx.n_trials, timeout_minutes=ctx.timeout_minutes)
+                n_trials=ctx.n_trials, timeout_minutes=ctx.timeout_minutes, workers=ctx.optuna_workers)
     params = {"family": res.family, **{f"model.{k}": v for k, v in res.params.items()},
               "n_trials": ctx.n_trials or cfg.search.n_trials, "cv_folds": cfg.search.cv_folds,
               "training_window_days": ctx.window_days or cfg.training_window_days, "threshold_rule": cfg.threshold.metric,

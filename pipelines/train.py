@@ -167,28 +167,14 @@ def create_study(cfg: ProjectConfig, study_name: str, storage: str | None, fresh
     )
 
 
-def train(
-    cfg: ProjectConfig,
-    train_df: pd.DataFrame,
-    *,
-    study_name: str,
-    storage: str | None = None,
-    n_trials: int | None = None,
-    timeout_minutes: float | None = None,
-) -> TrainResult:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    X, y = _xy(cfg, train_df)
-    n_trials = n_trials or cfg.search.n_trials
-    timeout_s = 60.0 * (timeout_minutes or cfg.search.timeout_minutes)
+def make_objective(cfg: ProjectConfig, X: pd.DataFrame, y: np.ndarray, worker: int = 0) -> Any:
+    """The Optuna objective: mean CV score of the primary metric, reported per fold for pruning."""
     folds = StratifiedKFold(n_splits=cfg.search.cv_folds, shuffle=True, random_state=cfg.search.seed)
     families = list(cfg.search.families)
     primary = cfg.primary_metric
-    log.info(
-        "training %s on %d rows (%.1f%% positive): %d trials max, %.0f s budget, %d-fold CV, families %s, metric %s",
-        cfg.name, len(y), 100 * y.mean(), n_trials, timeout_s, cfg.search.cv_folds, families, primary,
-    )
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker)
         family = trial.suggest_categorical("family", families)
         params = suggest(trial, family, cfg.search.families[family])
         pipe = build_pipeline(cfg, family, params, cfg.search.seed)
@@ -202,6 +188,64 @@ def train(
                 raise optuna.TrialPruned()
         return float(np.mean(scores))
 
+    return objective
+
+
+def _study(cfg: ProjectConfig, study_name: str, storage: str | None, seed: int) -> optuna.Study:
+    """Load (never create) a study with this worker's own seeded sampler."""
+    return optuna.load_study(
+        study_name=study_name,
+        storage=storage,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+    )
+
+
+def optimize_worker(cfg_json: str, data_path: str, study_name: str, storage: str, n_trials: int, timeout_s: float, worker: int) -> int:
+    """Entry point of an extra Optuna worker process (spawned): same study, its own seed."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cfg = ProjectConfig.model_validate_json(cfg_json)
+    X, y = _xy(cfg, pd.read_parquet(data_path))
+    study = _study(cfg, study_name, storage, cfg.search.seed + worker)
+    cap = optuna.study.MaxTrialsCallback(n_trials, states=None)
+    study.optimize(make_objective(cfg, X, y, worker), n_trials=n_trials, timeout=timeout_s, callbacks=[cap], gc_after_trial=True)
+    return sum(1 for t in study.trials if t.user_attrs.get("worker") == worker)
+
+
+def train(
+    cfg: ProjectConfig,
+    train_df: pd.DataFrame,
+    *,
+    study_name: str,
+    storage: str | None = None,
+    n_trials: int | None = None,
+    timeout_minutes: float | None = None,
+    workers: int = 1,
+) -> TrainResult:
+    """Search, refit the best trial, pick the threshold. `workers` > 1 runs that many processes
+    on one study (needs a shared RDB storage such as Postgres; SQLite must not be shared); each
+    has its own seeded sampler, and the total may exceed n_trials by up to workers-1 (trials that
+    were already started when the cap was reached finish)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    X, y = _xy(cfg, train_df)
+    n_trials = n_trials or cfg.search.n_trials
+    timeout_s = 60.0 * (timeout_minutes or cfg.search.timeout_minutes)
+    if workers < 1:
+        raise ValueError(f"optuna workers must be >= 1, got {workers}")
+    if workers > 1 and (not storage or storage.startswith("sqlite")):
+        raise ValueError(
+            f"optuna_workers={workers} needs a shared RDB study storage (e.g. Postgres); {storage or 'in-memory'} "
+            "must not be shared by parallel workers: set OPTUNA_STORAGE=postgresql+psycopg2://... or use 1 worker"
+        )
+    folds = StratifiedKFold(n_splits=cfg.search.cv_folds, shuffle=True, random_state=cfg.search.seed)
+    primary = cfg.primary_metric
+    log.info(
+        "training %s on %d rows (%.1f%% positive): %d trials max, %.0f s budget, %d-fold CV, %d worker(s), families %s, metric %s",
+        cfg.name, len(y), 100 * y.mean(), n_trials, timeout_s, cfg.search.cv_folds, workers, list(cfg.search.families), primary,
+    )
     started = time.monotonic()
 
     def progress(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
@@ -218,7 +262,27 @@ def train(
                  time.monotonic() - started)
 
     study = create_study(cfg, study_name, storage)
-    study.optimize(objective, n_trials=n_trials, timeout=timeout_s, callbacks=[progress], gc_after_trial=True)
+    objective = make_objective(cfg, X, y)
+    cap = optuna.study.MaxTrialsCallback(n_trials, states=None)
+    if workers == 1:
+        study.optimize(objective, n_trials=n_trials, timeout=timeout_s, callbacks=[progress], gc_after_trial=True)
+    else:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+        import tempfile
+
+        assert storage is not None
+        with tempfile.TemporaryDirectory() as tmp:
+            data_path = str(Path(tmp) / "train.parquet")
+            train_df.to_parquet(data_path)
+            # spawn, not fork: LightGBM's OpenMP runtime does not survive a fork.
+            with cf.ProcessPoolExecutor(workers - 1, mp_context=mp.get_context("spawn")) as pool:
+                futs = [pool.submit(optimize_worker, cfg.model_dump_json(), data_path, study_name, storage,
+                                    n_trials, timeout_s, w) for w in range(1, workers)]
+                study.optimize(objective, n_trials=n_trials, timeout=timeout_s, callbacks=[cap, progress], gc_after_trial=True)
+                for f in futs:
+                    f.result()
+        study = optuna.load_study(study_name=study_name, storage=storage)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise RuntimeError(f"study {study_name}: no trial completed within {timeout_s:.0f}s ({len(study.trials)} started)")

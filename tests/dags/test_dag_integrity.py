@@ -45,7 +45,7 @@ def test_structure_schedule_and_policy(dagbag, project):
             assert t.retries == 0  # bad data is not fixed by retrying; fails at once
         else:
             assert t.retries >= 2 and t.retry_exponential_backoff, t.task_id
-    assert {"n_trials", "timeout_minutes"} <= set(dag.params.keys())
+    assert {"n_trials", "timeout_minutes", "training_window_days", "promote", "optuna_workers"} <= set(dag.params.keys())
 
 
 def test_real_two_day_intervals(dagbag):
@@ -64,7 +64,8 @@ def test_real_two_day_intervals(dagbag):
     assert first.data_interval.end - first.data_interval.start == dt.timedelta(days=2)
 
 
-@pytest.mark.parametrize(("param", "bad"), [("n_trials", 0), ("n_trials", "many"), ("timeout_minutes", -1)])
+@pytest.mark.parametrize(("param", "bad"), [("n_trials", 0), ("n_trials", "many"), ("timeout_minutes", -1),
+                                            ("training_window_days", 0), ("promote", "yes"), ("optuna_workers", 0)])
 def test_bad_params_are_refused_naming_the_param(dagbag, param, bad):
     import copy
 

@@ -53,3 +53,8 @@ def test_unpack_conditional_params():
 def test_missing_column_is_named(cfg, data):
     with pytest.raises(ValueError, match="lacks column"):
         train(cfg, data.drop(columns=["Age"]), study_name="x", n_trials=1)
+
+
+def test_parallel_workers_refuse_sqlite(cfg, data, tmp_path):
+    with pytest.raises(ValueError, match="optuna_workers=2 needs a shared RDB"):
+        train(cfg, data, study_name="p", storage=f"sqlite:///{tmp_path / 'o.db'}", n_trials=2, workers=2)

@@ -1,0 +1,121 @@
+"""Static checks of docker-compose.airflow.yml and docker/ (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.settings import ENV_VARS
+from tests.conftest import REPO
+
+COMPOSE = REPO / "docker-compose.airflow.yml"
+AIRFLOW_SERVICES = ("airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+def _one_shots(services: dict) -> set[str]:
+    return {dep for s in services.values() for dep, c in (s.get("depends_on") or {}).items()
+            if c.get("condition") == "service_completed_successfully"}
+
+
+def test_parses_with_expected_services(services):
+    assert {"postgres", "minio", "minio-init", "mlflow", "redis", *AIRFLOW_SERVICES} <= set(services)
+
+
+def test_depends_on_targets_exist_with_valid_conditions(services):
+    one_shots = _one_shots(services)
+    for name, svc in services.items():
+        deps = svc.get("depends_on") or {}
+        assert isinstance(deps, dict), f"{name}: depends_on must use conditions"
+        for dep, cond in deps.items():
+            assert dep in services, f"{name} depends on unknown service {dep}"
+            assert cond["condition"] in ("service_healthy", "service_completed_successfully"), (name, dep)
+            if cond["condition"] == "service_healthy":
+                assert "healthcheck" in services[dep], f"{name} waits for {dep} to be healthy but it has no healthcheck"
+            else:
+                assert dep in one_shots and services[dep].get("restart") == "no", (name, dep)
+
+
+def test_every_service_has_a_healthcheck(services):
+    for name, svc in services.items():
+        assert svc.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+
+
+def test_images_pinned_and_airflow_from_official_3x(services):
+    for name, svc in services.items():
+        image = svc.get("image")
+        assert image, f"{name} has no image tag"
+        tag = image.rsplit(":", 1)[-1] if ":" in image else ""
+        assert tag and tag != "latest" and re.search(r"\d", tag), f"{name}: image {image!r} is not pinned"
+    dockerfile = (REPO / "docker" / "airflow.Dockerfile").read_text()
+    assert re.search(r"^FROM apache/airflow:3\.\d+\.\d+-python3\.11$", dockerfile, re.M)
+    assert "requirements.txt" in dockerfile
+
+
+def test_ports_bound_to_loopback(services):
+    for name, svc in services.items():
+        for p in svc.get("ports", []):
+            assert str(p).startswith("127.0.0.1:"), f"{name} publishes {p} on all interfaces"
+
+
+def test_volumes_point_at_existing_folders(compose, services):
+    named = set(compose.get("volumes", {}))
+    for name, svc in services.items():
+        for v in svc.get("volumes", []):
+            src = v.split(":")[0]
+            if src.startswith("."):
+                assert (REPO / src).exists(), f"{name}: {src} does not exist"
+            else:
+                assert src in named, f"{name}: volume {src} is not declared"
+
+
+def test_pipeline_env_matches_what_pipelines_reads(services):
+    for name in AIRFLOW_SERVICES:
+        env = services[name]["environment"]
+        for must in ("MLOPS_LAKE", "MLFLOW_TRACKING_URI", "OPTUNA_STORAGE", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+                     "AWS_SECRET_ACCESS_KEY", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+            assert must in env, f"{name} lacks {must}"
+        ours = {k for k in env if k.startswith(("MLOPS_", "MLFLOW_", "OPTUNA_", "ALERT_"))}
+        assert ours <= set(ENV_VARS), f"{name} sets variables pipelines never reads: {ours - set(ENV_VARS)}"
+    source = "".join(p.read_text() for p in (REPO / "pipelines").glob("*.py"))
+    for var in ENV_VARS:
+        assert f'"{var}"' in source.replace("ENV_VARS", ""), f"{var} is listed but not read"
+
+
+def test_variables_are_documented_in_env_example():
+    example = (REPO / ".env.example").read_text()
+    defined = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", example, re.M))
+    used = set(re.findall(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)(?::?-[^}]*)?\}", COMPOSE.read_text()))
+    assert used <= defined, f"undocumented in .env.example: {used - defined}"
+    for line in example.splitlines():  # no real secrets: only dev placeholders
+        assert not re.search(r"(AKIA[0-9A-Z]{16}|xox[bap]-|BEGIN .*PRIVATE KEY)", line)
+
+
+def test_mlflow_allows_service_name_and_localhost(services):
+    cmd = services["mlflow"]["command"]
+    hosts = cmd[cmd.index("--allowed-hosts") + 1].split(",")
+    assert {"mlflow", "mlflow:5000", "localhost", "127.0.0.1"} <= set(hosts)
+    assert "--artifacts-destination" in cmd and any(str(c).startswith("postgresql") for c in cmd)
+
+
+def test_postgres_init_creates_one_database_per_store():
+    script = (REPO / "docker" / "postgres" / "init-databases.sh").read_text()
+    for store in ("airflow", "mlflow", "optuna"):
+        assert re.search(rf"^create {store} ", script, re.M)
+
+
+def test_celery_profile_scales_out(services):
+    assert services["airflow-worker"]["profiles"] == ["celery"] and services["redis"]["profiles"] == ["celery"]
+    assert services["airflow-worker"]["command"] == "celery worker"
