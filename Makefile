@@ -67,7 +67,9 @@ up: install
 	@echo "MLflow UI: http://127.0.0.1:5000   Airflow: http://127.0.0.1:8080 (admin password: $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	@$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(MLOPS_HOME)/mlflow.db \
 	  --default-artifact-root file://$(MLOPS_HOME)/mlartifacts > $(STATE)/mlflow-ui.log 2>&1 & \
-	  trap "kill $$! 2>/dev/null" EXIT INT TERM; $(BIN)/airflow standalone
+	  trap "kill $$! 2>/dev/null" EXIT INT TERM; \
+	  ( for i in $$(seq 1 90); do sleep 2; $(BIN)/python scripts/create_pools.py >/dev/null 2>&1 && break; done ) & \
+	  $(BIN)/airflow standalone
 
 clean:
 	rm -rf $(STATE)

@@ -137,7 +137,9 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
 
             return step_evaluate(_run_context(project), extracted, trained)
 
-        @task
+        # One register at a time per project (pool of size 1, created by scripts/create_pools.py):
+        # the champion is re-read and compared-and-set inside it.
+        @task(pool=f"{project}_register")
         def register(extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any]:
             from pipelines.steps import step_register
 

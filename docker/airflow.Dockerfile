@@ -16,6 +16,7 @@ COPY --chown=airflow:root pipelines /opt/airflow/pipelines
 COPY --chown=airflow:root expectations /opt/airflow/expectations
 COPY --chown=airflow:root dags /opt/airflow/dags
 COPY --chown=airflow:root plugins /opt/airflow/plugins
+COPY --chown=airflow:root scripts /opt/airflow/scripts
 ENV PYTHONPATH=/opt/airflow \
     MLOPS_EXPECTATIONS_DIR=/opt/airflow/expectations \
     MLOPS_PROJECTS_DIR=/opt/airflow/pipelines/projects

@@ -107,6 +107,47 @@ def cmd_validate(a: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_promote(a: argparse.Namespace) -> int:
+    from pipelines.config import load_project
+    from pipelines.governance import promote_manually
+    from pipelines.storage import open_lake
+
+    r = promote_manually(load_project(a.project), open_lake(), str(a.version), a.reason, a.by)
+    print(f"{a.project}: champion v{r['from']} -> v{r['version']} (manual, by {r['by']}: {r['reason']}); previous = v{r['from']}")
+    return 0
+
+
+def cmd_rollback(a: argparse.Namespace) -> int:
+    from pipelines.config import load_project
+    from pipelines.governance import rollback
+    from pipelines.storage import open_lake
+
+    r = rollback(load_project(a.project), open_lake(), a.reason, a.by)
+    print(f"{a.project}: rolled back champion v{r['from']} -> v{r['version']} (by {r['by']}: {r['reason']}); previous = v{r['from']}")
+    return 0
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from pipelines.config import load_project
+    from pipelines.governance import compare, format_compare
+    from pipelines.storage import open_lake
+
+    res = compare(load_project(a.project), open_lake(), a.a, a.b)
+    print(json.dumps(res, indent=2, default=str) if a.json else format_compare(res))
+    return 0
+
+
+def cmd_create_databases(a: argparse.Namespace) -> int:
+    from pipelines.databases import create_databases
+
+    dbs = create_databases(a.admin_dsn, a.prefix, roles=a.roles)
+    print(f"# databases ready: {', '.join(dbs.names)}")
+    print(f"export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN={dbs.airflow}")
+    print(f"export OPTUNA_STORAGE={dbs.optuna}")
+    print(f"# mlflow server --backend-store-uri {dbs.mlflow} ...")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -141,6 +182,31 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("project")
     v.add_argument("--input", required=True)
     v.set_defaults(fn=cmd_validate)
+    pr = sub.add_parser("promote", help="manual override: make VERSION the champion (recorded with who and why)")
+    pr.add_argument("project")
+    pr.add_argument("--version", required=True, type=_positive)
+    pr.add_argument("--reason", required=True)
+    pr.add_argument("--by", help="who (default: $MLOPS_USER or the login name)")
+    pr.set_defaults(fn=cmd_promote)
+
+    rb = sub.add_parser("rollback", help="champion <- previous (recorded)")
+    rb.add_argument("project")
+    rb.add_argument("--reason", default="manual rollback")
+    rb.add_argument("--by")
+    rb.set_defaults(fn=cmd_rollback)
+
+    cp = sub.add_parser("compare", help="two versions side by side: global and per-slice metrics, deltas, CIs")
+    cp.add_argument("project")
+    cp.add_argument("--a", default="champion", help="alias or version number (default champion)")
+    cp.add_argument("--b", default="challenger", help="alias or version number (default challenger)")
+    cp.add_argument("--json", action="store_true")
+    cp.set_defaults(fn=cmd_compare)
+
+    c = sub.add_parser("create-databases", help="create one Postgres database per store (airflow, mlflow, optuna)")
+    c.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    c.add_argument("--prefix", default="mlops")
+    c.add_argument("--roles", action="store_true", help="also a login role per database (password: MLOPS_DB_PASSWORD)")
+    c.set_defaults(fn=cmd_create_databases)
     return p
 
 
@@ -150,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("great_expectations", "mlflow", "alembic", "urllib3", "botocore", "matplotlib", "evidently"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from pipelines.config import ProjectConfigError
+    from pipelines.databases import DatabaseSetupError
+    from pipelines.governance import GovernanceError
     from pipelines.extract import EmptyWindowError, ExtractError
     from pipelines.feed import FeedError
     from pipelines.storage import LakeError
@@ -157,6 +225,6 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(a.fn(a))
-    except (ProjectConfigError, FeedError, LakeError, EmptyWindowError, ExtractError, DataValidationError, FileNotFoundError, ValueError) as e:
+    except (ProjectConfigError, DatabaseSetupError, GovernanceError, FeedError, LakeError, EmptyWindowError, ExtractError, DataValidationError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -130,29 +130,109 @@ class NumericBand(_Strict):
 
 
 class SliceConfig(_Strict):
+    """Slices under `min_size` rows, or with fewer than `min_positives` of either class, are reported
+    but not judged: ranking metrics on a handful of positives are noise."""
+
     min_size: int = Field(50, ge=1)
+    min_positives: int = Field(10, ge=0)
     categorical: list[str] = []
     numeric_bands: list[NumericBand] = []
 
 
-class PromotionPolicy(_Strict):
-    """The fail-closed gate for moving `champion` (first model: floors and baseline; later: vs champion)."""
+def _known_metric(v: str | None) -> str | None:
+    if v is not None and v not in CLASSIFICATION_METRICS:
+        raise ValueError(f"unknown metric {v!r}; known: {list(CLASSIFICATION_METRICS)}")
+    return v
 
-    metric_floors: dict[str, float] = Field(min_length=1)
-    baseline_margin: float = Field(0.05, ge=0.0)
-    tolerance: float = Field(0.005, ge=0.0)
-    slice_tolerance: float = Field(0.03, ge=0.0)
-    slice_metric: str | None = None
-    bootstrap_resamples: int = Field(1000, ge=100, le=100_000)
+
+Direction = Literal["higher_is_better", "lower_is_better"]
+
+
+class ValueThreshold(_Strict):
+    """TFMA-style value threshold: `lower <= metric <= upper` on one slice, or every judged slice ("*")."""
+
+    metric: str
+    lower: float | None = None
+    upper: float | None = None
+    slice: str = "overall"
+
+    _metric = field_validator("metric")(classmethod(lambda cls, v: _known_metric(v)))
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ValueThreshold:
+        if self.lower is None and self.upper is None:
+            raise ValueError(f"value threshold on {self.metric} needs lower and/or upper")
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError(f"value threshold on {self.metric}: lower {self.lower} > upper {self.upper}")
+        return self
+
+
+class ChangeThreshold(_Strict):
+    """TFMA-style change threshold vs the champion. With improvement = (new - old) for
+    higher_is_better and (old - new) for lower_is_better: improvement >= absolute and
+    improvement / |old| >= relative. Negative bounds allow a bounded regression ("not worse than
+    -0.005"), positive ones demand a gain ("must improve by >= 0.002")."""
+
+    metric: str
+    direction: Direction | None = None
+    absolute: float | None = None
+    relative: float | None = None
+    slice: str = "overall"
+
+    _metric = field_validator("metric")(classmethod(lambda cls, v: _known_metric(v)))
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> ChangeThreshold:
+        if self.absolute is None and self.relative is None:
+            raise ValueError(f"change threshold on {self.metric} needs absolute and/or relative")
+        return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        if self.direction is not None:
+            return self.direction == "higher_is_better"
+        return self.metric not in LOWER_IS_BETTER
+
+
+class SignificanceRule(_Strict):
+    """Promote only if the paired bootstrap CI of the improvement lies entirely above `tolerance`."""
+
+    enabled: bool = False
+    metric: str | None = None
+    tolerance: float = 0.0
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    resamples: int = Field(1000, ge=100, le=100_000)
+    seed: int = 42
 
-    @field_validator("metric_floors")
-    @classmethod
-    def _known_metrics(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(CLASSIFICATION_METRICS))
-        if unknown:
-            raise ValueError(f"unknown metric {unknown}; known: {list(CLASSIFICATION_METRICS)}")
-        return v
+    _metric = field_validator("metric")(classmethod(lambda cls, v: _known_metric(v)))
+
+
+class FairnessRule(_Strict):
+    """Per sensitive feature: disparate impact (min/max selection rate over judged groups) >= floor,
+    and the largest gap of `gap_metric` between judged groups <= max_gap."""
+
+    min_disparate_impact: float = Field(0.8, ge=0.0, le=1.0)
+    gap_metric: str = "recall"
+    max_gap: float | None = Field(0.2, ge=0.0)
+
+    _metric = field_validator("gap_metric")(classmethod(lambda cls, v: _known_metric(v)))
+
+
+class BaselineRule(_Strict):
+    metric: str | None = None
+    margin: float = Field(0.05, ge=0.0)
+
+    _metric = field_validator("metric")(classmethod(lambda cls, v: _known_metric(v)))
+
+
+class PromotionPolicy(_Strict):
+    """The fail-closed gate that decides whether `champion` moves (see pipelines/policy.py)."""
+
+    value_thresholds: list[ValueThreshold] = Field(min_length=1)
+    change_thresholds: list[ChangeThreshold] = []
+    significance: SignificanceRule = SignificanceRule()
+    fairness: FairnessRule | None = FairnessRule()
+    baseline: BaselineRule = BaselineRule()
 
 
 class ColumnDrift(_Strict):

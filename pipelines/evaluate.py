@@ -83,7 +83,9 @@ def slice_metrics(
     rows = []
     for name, mask in slice_masks(cfg, df).items():
         n = int(mask.sum())
-        row: dict[str, Any] = {"slice": name, "n": n, "positives": int(y[mask].sum()) if n else 0, "judged": n >= cfg.slices.min_size}
+        pos = int(y[mask].sum()) if n else 0
+        judged = n >= cfg.slices.min_size and min(pos, n - pos) >= cfg.slices.min_positives
+        row: dict[str, Any] = {"slice": name, "n": n, "positives": pos, "judged": judged}
         row.update(classification_metrics(y[mask], proba[mask], threshold) if n else {})
         rows.append(row)
     return rows
@@ -124,13 +126,34 @@ def paired_bootstrap_delta(
     }
 
 
-def disparate_impact(df: pd.DataFrame, pred: np.ndarray, feature: str) -> dict[str, Any]:
-    """Selection (predicted-positive) rate per group and min/max ratio (the four-fifths rule)."""
+def disparate_impact(df: pd.DataFrame, pred: np.ndarray, feature: str, min_size: int = 1) -> dict[str, Any]:
+    """Selection (predicted-positive) rate per group and min/max ratio over groups with >= min_size rows."""
     groups = df[feature].astype(str).to_numpy()
-    rates = {g: float(pred[groups == g].mean()) for g in sorted(set(groups))}
-    hi = max(rates.values()) if rates else 0.0
-    ratio = (min(rates.values()) / hi) if hi > 0 else float("nan")
-    return {"feature": feature, "selection_rates": rates, "disparate_impact": ratio}
+    sizes = {g: int((groups == g).sum()) for g in sorted(set(groups))}
+    rates = {g: float(pred[groups == g].mean()) for g in sizes}
+    judged = {g: r for g, r in rates.items() if sizes[g] >= min_size}
+    hi = max(judged.values()) if judged else 0.0
+    ratio = (min(judged.values()) / hi) if hi > 0 and len(judged) > 1 else float("nan")
+    return {"feature": feature, "selection_rates": rates, "group_sizes": sizes, "judged_groups": sorted(judged),
+            "disparate_impact": ratio}
+
+
+def metric_cis(y: np.ndarray, proba: np.ndarray, threshold: float, *, n_resamples: int = 300, confidence: float = 0.95,
+               seed: int = 0) -> dict[str, dict[str, float]]:
+    """Bootstrap CIs of every metric of one model (scipy.stats.bootstrap, multi-output statistic)."""
+    from scipy.stats import bootstrap
+
+    names = ["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss"]
+
+    def stat(yy: np.ndarray, pp: np.ndarray) -> np.ndarray:
+        m = classification_metrics(yy, pp, threshold, tuple(names))
+        return np.array([m[n] for n in names])
+
+    res = bootstrap((y, proba), stat, paired=True, vectorized=False, n_resamples=n_resamples, confidence_level=confidence,
+                    method="percentile", random_state=np.random.default_rng(seed))
+    point = stat(y, proba)
+    return {n: {"value": float(point[i]), "ci_low": float(res.confidence_interval.low[i]), "ci_high": float(res.confidence_interval.high[i])}
+            for i, n in enumerate(names)}
 
 
 def score(model: Any, X: pd.DataFrame) -> np.ndarray:
@@ -170,14 +193,17 @@ def evaluate(
             "slices": slice_metrics(cfg, test_df, y, p, thresholds[name]),
         }
     pred = (scores["challenger"] >= challenger_threshold).astype(int)
-    report["fairness"] = [disparate_impact(test_df, pred, f) for f in cfg.sensitive_features]
+    report["fairness"] = [disparate_impact(test_df, pred, f, cfg.slices.min_size) for f in cfg.sensitive_features]
     report["confusion_matrix"] = skm.confusion_matrix(y, pred, labels=[0, 1]).tolist()
+    sig = cfg.promotion.significance
+    report["metric_cis"] = metric_cis(y, scores["challenger"], challenger_threshold, confidence=sig.confidence, seed=sig.seed)
     if champion is not None:
-        report["bootstrap"] = paired_bootstrap_delta(
-            cfg.primary_metric, y, scores["challenger"], scores["champion"],
+        metric = sig.metric or cfg.primary_metric
+        report["bootstrap"] = {"metric": metric, **paired_bootstrap_delta(
+            metric, y, scores["challenger"], scores["champion"],
             threshold_a=challenger_threshold, threshold_b=champion_threshold,
-            n_resamples=cfg.promotion.bootstrap_resamples, confidence=cfg.promotion.confidence, seed=cfg.split.seed,
-        )
+            n_resamples=sig.resamples, confidence=sig.confidence, seed=sig.seed,
+        )}
     m = report["models"]
     log.info(
         "test %s on %d rows: challenger %.4f, baseline %.4f%s",
@@ -197,6 +223,44 @@ def slice_table(report: dict[str, Any], metric: str) -> pd.DataFrame:
         f = pd.DataFrame(body["slices"])[["slice", "n", "judged", metric]].rename(columns={metric: f"{model}_{metric}"})
         frames.append(f.set_index(["slice", "n", "judged"]))
     return pd.concat(frames, axis=1).reset_index()
+
+
+def slice_comparison_plot(report: dict[str, Any], metric: str, path: Path) -> Path:
+    """Bar chart of `metric` per judged slice, one bar per model (challenger vs champion vs baseline)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = slice_table(report, metric)
+    table = table[table["judged"]]
+    models = [m for m in ("challenger", "champion", "baseline") if f"{m}_{metric}" in table]
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(table) * len(models)), 4))
+    width = 0.8 / len(models)
+    xs = np.arange(len(table))
+    for i, m in enumerate(models):
+        ax.bar(xs + i * width, table[f"{m}_{metric}"], width, label=m)
+    ax.set_xticks(xs + width * (len(models) - 1) / 2, [f"{s}\n(n={n})" for s, n in zip(table["slice"], table["n"])], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel(metric)
+    ax.set_ylim(max(0.0, float(np.nanmin(table[[f"{m}_{metric}" for m in models]].to_numpy())) - 0.1), None)
+    ax.legend()
+    ax.set_title(f"{metric} per slice")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def comparison_html(report: dict[str, Any], metric: str) -> str:
+    """Challenger vs champion (and baseline) per slice with deltas, for the MLflow artifact view."""
+    t = slice_table(report, metric)
+    if f"champion_{metric}" in t:
+        t[f"delta_{metric}"] = t[f"challenger_{metric}"] - t[f"champion_{metric}"]
+    b = report.get("bootstrap")
+    ci = (f"<p>Paired bootstrap {b['confidence']:.0%} CI of challenger - champion ({b['metric']}): "
+          f"{b['delta']:+.4f} [{b['ci_low']:+.4f}, {b['ci_high']:+.4f}] on {report['test_rows']} rows</p>") if b else "<p>No champion yet.</p>"
+    return (f"<html><head><meta charset='utf-8'><title>comparison</title></head><body><h2>{metric}: challenger vs champion</h2>{ci}"
+            + t.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-") + "</body></html>")
 
 
 def evaluation_plots(scores: dict[str, np.ndarray], thresholds: dict[str, float], outdir: Path) -> list[Path]:

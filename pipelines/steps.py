@@ -131,26 +131,18 @@ def step_train(ctx: RunContext, extracted: dict[str, Any], validation: dict[str,
 
 
 # -------------------------------------------------------------------------------------- evaluate
-def step_evaluate(ctx: RunContext, extracted: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
-    import pandas as pd
+def score_against(cfg: ProjectConfig, lake: Lake, extracted: dict[str, Any], trained: dict[str, Any], champ: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Challenger, `champ` (an AliasedVersion or None) and a dummy baseline on the run's test rows."""
     from sklearn.dummy import DummyClassifier
 
     from pipelines import tracking
-    from pipelines.evaluate import evaluate, evaluation_plots, slice_table
+    from pipelines.evaluate import evaluate
 
-    lake, cfg = open_lake(), ctx.config()
     train_df = lake.get_parquet(_lake_key(lake, extracted["train_uri"]))
     test_df = lake.get_parquet(_lake_key(lake, extracted["test_uri"]))
     challenger = tracking.load_model(trained["model_uri"])
     baseline = DummyClassifier(strategy="prior").fit(train_df[cfg.features], train_df[cfg.target].astype(int))
-    champ = tracking.alias_version(cfg.name, tracking.CHAMPION)
-    champion = None
-    if champ is not None and champ.run_id != trained["run_id"]:
-        champion = tracking.load_model(f"models:/{cfg.name}/{champ.version}")
-        log.info("champion is v%s (run %s)", champ.version, champ.run_id)
-    elif champ is not None:
-        log.info("this run's own model is already champion v%s: comparing against baseline only", champ.version)
-        champ = None
+    champion = tracking.load_model(f"models:/{cfg.name}/{champ.version}") if champ is not None else None
     report, scores = evaluate(
         cfg, test_df, challenger, trained["threshold"], baseline,
         champion=champion, champion_threshold=float(champ.tags.get("mlops.threshold", 0.5)) if champ else 0.5,
@@ -158,6 +150,21 @@ def step_evaluate(ctx: RunContext, extracted: dict[str, Any], trained: dict[str,
     )
     report["champion_run_id"] = champ.run_id if champ else None
     report["champion_train_uri"] = champ.tags.get("mlops.train_uri") if champ else None
+    return report, scores
+
+
+def step_evaluate(ctx: RunContext, extracted: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+    from pipelines import tracking
+    from pipelines.evaluate import comparison_html, evaluation_plots, slice_comparison_plot, slice_table
+
+    lake, cfg = open_lake(), ctx.config()
+    champ = tracking.alias_version(cfg.name, tracking.CHAMPION)
+    if champ is not None and champ.run_id == trained["run_id"]:
+        log.info("this run's own model is already champion v%s: comparing against baseline only", champ.version)
+        champ = None
+    elif champ is not None:
+        log.info("champion is v%s (run %s, as of %s)", champ.version, champ.run_id, champ.tags.get("as_of"))
+    report, scores = score_against(cfg, lake, extracted, trained, champ)
     prefix = run_prefix(cfg.name, ctx.as_of)
     uri = lake.put_json(prefix + "evaluation.json", report)
     metrics: dict[str, float] = {}
@@ -167,7 +174,9 @@ def step_evaluate(ctx: RunContext, extracted: dict[str, Any], trained: dict[str,
         if model == "challenger":
             for s in body["slices"]:
                 metrics[f"slice/{s['slice']}/n"] = s["n"]
-                metrics.update({f"slice/{s['slice']}/{k}": s[k] for k in ("roc_auc", "pr_auc", "f1", "accuracy") if k in s})
+                metrics.update({f"slice/{s['slice']}/{k}": s[k] for k in ("roc_auc", "pr_auc", "f1", "accuracy", "recall") if k in s})
+    for k, c in report.get("metric_cis", {}).items():
+        metrics[f"ci/test_{k}/low"], metrics[f"ci/test_{k}/high"] = c["ci_low"], c["ci_high"]
     for f in report["fairness"]:
         metrics[f"fairness/{f['feature']}/disparate_impact"] = f["disparate_impact"]
     if "bootstrap" in report:
@@ -175,11 +184,13 @@ def step_evaluate(ctx: RunContext, extracted: dict[str, Any], trained: dict[str,
     table = slice_table(report, cfg.primary_metric)
     with tempfile.TemporaryDirectory() as tmp:
         plots = evaluation_plots(scores, report["thresholds"], Path(tmp))
+        plots.append(slice_comparison_plot(report, cfg.primary_metric, Path(tmp) / "slice_comparison.png"))
         tracking.log_to_run(
             trained["run_id"], metrics=metrics,
             tags={"mlops.champion_at_evaluate": champ.version if champ else "none"},
             artifacts={"evaluation.json": json.dumps(report, indent=2, default=str), "slices.csv": table.to_csv(index=False),
                        "slices.html": table.to_html(index=False, float_format=lambda v: f"{v:.4f}"),
+                       "comparison.html": comparison_html(report, cfg.primary_metric),
                        **{p.name: p for p in plots}},
             artifact_dir="evaluation",
         )
@@ -189,9 +200,12 @@ def step_evaluate(ctx: RunContext, extracted: dict[str, Any], trained: dict[str,
 
 # -------------------------------------------------------------------------------------- register
 def step_register(ctx: RunContext, extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any]:
-    from pipelines import tracking
-    from pipelines.policy import decide
+    """Register once (a rerun reuses the version and its recorded decision), decide, move aliases last."""
+    import time
 
+    from pipelines import governance, tracking
+
+    started = time.monotonic()
     lake, cfg = open_lake(), ctx.config()
     report = lake.get_json(_lake_key(lake, evaluated["evaluation_uri"]))
     version, reused = tracking.register_version(cfg.name, trained["run_id"], trained["model_uri"], {
@@ -204,37 +218,21 @@ def step_register(ctx: RunContext, extracted: dict[str, Any], trained: dict[str,
     if reused and "decision" in existing:
         log.info("rerun: version %s of %s already registered with decision %r (%s); nothing moves",
                  version, cfg.name, existing["decision"], existing.get("decision_reason"))
-        return {"version": version, "decision": existing["decision"], "reused": True,
-                "champion": (tracking.alias_version(cfg.name, tracking.CHAMPION) or tracking.AliasedVersion("", "", {})).version}
-    decision = decide(cfg, report)
-    if decision.promote and not ctx.promote:
-        decision.promote, decision.decision = False, "kept_champion"
-        decision.reason = "promotion disabled for this run (param promote=false); policy said: " + decision.reason
-    tracking.set_alias(cfg.name, tracking.CHALLENGER, version)
-    current = tracking.alias_version(cfg.name, tracking.CHAMPION)
-    if decision.promote:
-        # Compare-and-set: only move champion if it is still the one this run was evaluated against.
-        now = current.version if current else None
-        if now != report.get("champion_version"):
-            decision.promote, decision.decision = False, "kept_champion"
-            decision.reason = (f"champion moved from v{report.get('champion_version')} to v{now} during this run; "
-                               "not overwriting it (fail-closed). Policy said: " + decision.reason)
-    if decision.promote:
-        if current is not None:
-            tracking.set_alias(cfg.name, tracking.PREVIOUS, current.version)
-        tracking.set_alias(cfg.name, tracking.CHAMPION, version)
-    record = {**decision.to_dict(), "version": version, "as_of": ctx.as_of.isoformat(), "run_id": trained["run_id"],
-              "decided_at": dt.datetime.now(dt.timezone.utc).isoformat()}
-    tags = {"decision": decision.decision, "decision_reason": decision.reason[:4000],
-            "validation_status": "passed" if decision.decision != "rejected" else "failed",
-            "champion_at_decision": str(report.get("champion_version"))}
-    tracking.set_version_tags(cfg.name, version, tags)
-    lake.put_json(run_prefix(cfg.name, ctx.as_of) + "decision.json", record)
-    tracking.log_to_run(trained["run_id"], tags={f"mlops.{k}": v for k, v in tags.items()} | {"mlops.model_version": version},
-                        artifacts={"decision.json": json.dumps(record, indent=2, default=str)})
+        champion = tracking.alias_version(cfg.name, tracking.CHAMPION)
+        return {"version": version, "decision": existing["decision"], "reused": True, "champion": champion.version if champion else None}
+    decision, report = governance.decide_and_move(
+        cfg, version, report, lambda champ: score_against(cfg, lake, extracted, trained, champ)[0], allow_promotion=ctx.promote,
+    )
+    governance.write_decision(cfg, lake, ctx.as_of, version, decision, report, extracted, trained)
     champion = tracking.alias_version(cfg.name, tracking.CHAMPION)
-    log.info("registered %s v%s: %s -- %s; champion is now %s", cfg.name, version, decision.decision.upper(),
-             decision.reason, f"v{champion.version}" if champion else "unset")
+    log.info("registered %s v%s: %s -- %s; champion is now %s (%d checks, %d failed; register took %.1fs)", cfg.name, version,
+             decision.decision.upper(), decision.reason, f"v{champion.version}" if champion else "unset", len(decision.checks),
+             sum(not c.passed for c in decision.checks), time.monotonic() - started)
+    failed = [c for c in decision.checks if not c.passed]
+    for c in failed[:8]:
+        log.info("  failed check %s: %s (threshold %s)", c.name, c.detail, c.threshold)
+    if len(failed) > 8:
+        log.info("  ... and %d more failed checks (decision.md lists all)", len(failed) - 8)
     return {"version": version, "decision": decision.decision, "reused": False, "champion": champion.version if champion else None}
 
 

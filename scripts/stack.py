@@ -167,6 +167,7 @@ def up(st: Stack) -> None:
     }
     _start(st, "airflow", [str(BIN / "airflow"), "standalone"], af_env)
     _wait("airflow", lambda: _answers(st.airflow_url + "/api/v2/monitor/health"), 300, st)
+    subprocess.run([str(BIN / "python"), str(ROOT / "scripts" / "create_pools.py")], env=af_env, check=True, cwd=ROOT)
 
     env_file = st.dir / "stack.env"
     env_file.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(st.client_env(dbs.optuna).items())))

@@ -45,6 +45,7 @@ def test_structure_schedule_and_policy(dagbag, project):
             assert t.retries == 0  # bad data is not fixed by retrying; fails at once
         else:
             assert t.retries >= 2 and t.retry_exponential_backoff, t.task_id
+    assert dag.get_task("register").pool == f"{project}_register"
     assert {"n_trials", "timeout_minutes", "training_window_days", "promote", "optuna_workers"} <= set(dag.params.keys())
 
 

@@ -27,7 +27,7 @@ def _artifacts(client, run_id: str, path: str = "") -> set[str]:
 
 def test_two_runs_then_rerun_then_bad_partition(home, lake, cfg, training_dags):
     dag = training_dags["bankchurn_training"]
-    feed_synthetic(lake, cfg, dt.date(2026, 1, 1), dt.date(2026, 1, 30), rows_per_day=60, seed=5)
+    feed_synthetic(lake, cfg, dt.date(2026, 1, 1), dt.date(2026, 1, 30), rows_per_day=100, seed=5)
 
     # --- run 1: first model becomes champion -------------------------------------------------
     assert _run(dag, 21).state == "success"

@@ -45,3 +45,20 @@ def test_status_with_no_model(home, capsys):
 def test_metric_keys_are_mlflow_safe():
     assert metric_key("slice/Age=[18,30)/roc_auc") == "slice/Age_18-30/roc_auc"
     assert metric_key("slice/Geography=France/f1") == "slice/Geography_France/f1"
+
+
+def test_create_databases_is_idempotent_and_bad_server_is_named(capsys):
+    import uuid
+
+    from pipelines.databases import drop_databases
+
+    prefix = f"mlops_cli{uuid.uuid4().hex[:6]}"
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    try:
+        for _ in range(2):
+            assert main(["create-databases", "--admin-dsn", admin, "--prefix", prefix, "--roles"]) == 0
+        assert f"{prefix}_optuna" in capsys.readouterr().out
+    finally:
+        drop_databases(admin, [f"{prefix}_{s}" for s in ("airflow", "mlflow", "optuna")], roles=True)
+    assert main(["create-databases", "--admin-dsn", "postgresql://postgres@127.0.0.1:9/postgres"]) == 2
+    assert "cannot connect to Postgres at 127.0.0.1" in capsys.readouterr().err

@@ -47,7 +47,7 @@ def test_window_ends_the_day_before_the_as_of_date():
         (lambda r: r["feature_engineering"].append({"transformer": "magic"}), "feature_engineering", "unknown transformer"),
         (lambda r: r["split"].update({"test_fraction": 1.5}), "split.test_fraction", "less than 0.9"),
         (lambda r: r.update({"surprise": 1}), "surprise", "Extra inputs are not permitted"),
-        (lambda r: r["promotion"].update({"metric_floors": {"auc": 0.7}}), "promotion.metric_floors", "unknown metric"),
+        (lambda r: r["promotion"].update({"value_thresholds": [{"metric": "auc", "lower": 0.7}]}), "promotion.value_thresholds", "unknown metric"),
         (lambda r: r["slices"]["numeric_bands"][0].update({"edges": [50, 30]}), "edges", "strictly increasing"),
         (lambda r: r["threshold"].update({"strategy": "fixed"}), "threshold", "needs a value"),
     ],
