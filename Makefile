@@ -21,7 +21,7 @@ export AIRFLOW__API__HOST ?= 127.0.0.1
 export PYTHONPATH := $(ROOT)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo test test-unit test-dags test-integration up up-stack down-stack lock clean
+.PHONY: install demo demo-drift test test-unit test-dags test-integration up up-stack down-stack lock clean
 
 install: $(VENV)/.installed
 
@@ -80,3 +80,10 @@ up-stack: install
 
 down-stack:
 	$(BIN)/python scripts/stack.py down
+
+# Drift -> retrain loop through dag.test on a fresh embedded stack under .local/demo-drift.
+demo-drift: install
+	rm -rf $(STATE)/demo-drift
+	@set -o pipefail; MLOPS_HOME=$(STATE)/demo-drift $(BIN)/python scripts/demo_drift.py 2>$(STATE)/demo-drift.log \
+	  | tee -a $(STATE)/demo-drift.log | grep "^» " | sed 's/^» //' \
+	  || { echo "demo-drift failed; see $(STATE)/demo-drift.log"; tail -30 $(STATE)/demo-drift.log; exit 1; }

@@ -1,6 +1,9 @@
-"""DAG factory: one `<project>_training` DAG per project YAML in `pipelines/projects/`.
+"""DAG factory: per project YAML in `pipelines/projects/`, two DAGs:
 
-    extract -> validate -> train -> evaluate -> register -> drift
+    <project>_training       extract -> validate -> train -> evaluate -> register -> drift
+                             every 2 days on 2-day data intervals, OR early when drift is detected
+    <project>_drift_monitor  check_drift -> signal_retrain (emits the project's drift Asset)
+                             daily: yesterday's partition vs the current champion's training rows
 
 This file only wires tasks. Each task is a short adapter over `pipelines.steps`; heavy libraries
 (pandas, sklearn, optuna, mlflow, great_expectations, evidently) are imported inside task bodies,
@@ -14,7 +17,7 @@ import logging
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, DeltaDataIntervalTimetable, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, DeltaDataIntervalTimetable, Param, get_current_context, task
 
 from pipelines.config import ProjectConfig, load_project, project_names
 
@@ -27,17 +30,31 @@ def _on_failure(context: dict[str, Any]) -> None:
     task_failure_callback(context)
 
 
+def drift_asset(project: str) -> Asset:
+    """Emitted by the drift monitor when drift crosses the threshold; the training DAG listens."""
+    return Asset(name=f"{project}_drift_detected", uri=f"mlops://{project}/drift")
+
+
+def _interval(ctx: Any, days: int) -> tuple[dt.date, dt.date]:
+    """(start, end) dates; asset-triggered runs have no data interval: end = the run's run_after day."""
+    start, end = ctx.get("data_interval_start"), ctx.get("data_interval_end")
+    if end is None:
+        end_date = ctx["dag_run"].run_after.date()
+        return end_date - dt.timedelta(days=days), end_date
+    return start.date(), end.date()
+
+
 def _run_context(project: str) -> Any:
     """The step's RunContext from the Airflow context: as-of = data interval end (see FACTS.md)."""
     from pipelines.steps import RunContext
 
     ctx = get_current_context()
-    start, end = ctx["data_interval_start"], ctx["data_interval_end"]
+    start, end = _interval(ctx, 2)
     params = ctx["params"]
     return RunContext(
         project=project,
-        as_of=end.date(),
-        interval_start=start.date() if start is not None else None,
+        as_of=end,
+        interval_start=start,
         dag_id=ctx["dag"].dag_id,
         run_id=ctx["run_id"],
         n_trials=int(params["n_trials"]),
@@ -81,7 +98,10 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
     with DAG(
         dag_id=cfg.dag_id,
         description=f"{project}: extract -> validate -> train -> evaluate -> register -> drift",
-        schedule=DeltaDataIntervalTimetable(dt.timedelta(days=cfg.dag.schedule_days)),
+        # Every N days on real N-day intervals, and early whenever the drift monitor signals drift.
+        schedule=AssetOrTimeSchedule(
+            timetable=DeltaDataIntervalTimetable(dt.timedelta(days=cfg.dag.schedule_days)), assets=[drift_asset(project)]
+        ),
         start_date=start,
         catchup=False,
         max_active_runs=1,
@@ -161,6 +181,54 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
     return dag
 
 
+def build_drift_monitor_dag(cfg: ProjectConfig) -> DAG:
+    project = cfg.name
+    start = pendulum.datetime(cfg.dag.start_date.year, cfg.dag.start_date.month, cfg.dag.start_date.day, tz="UTC")
+    with DAG(
+        dag_id=f"{project}_drift_monitor",
+        description=f"{project}: daily drift of the newest partition vs the champion's training rows",
+        schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)),
+        start_date=start,
+        catchup=False,
+        max_active_runs=3,
+        default_args={"owner": cfg.dag.owner, "retries": cfg.dag.retries, "retry_delay": dt.timedelta(minutes=cfg.dag.retry_delay_minutes),
+                      "retry_exponential_backoff": True, "on_failure_callback": _on_failure},
+        tags=sorted({"mlops", "drift", project}),
+        doc_md=f"""
+### {project}: drift monitor
+
+Daily. A run with interval `[D, D+1)` compares partition `dt=D` with the training rows of the model
+that is `champion` now (Evidently; per-column methods and thresholds from the project YAML, dataset
+drift when the drifted share >= {cfg.drift.drift_share}). On drift: an alert (log, `alerts/` in the
+lake, webhook if configured) and an event on Asset `{project}_drift_detected`, which schedules
+`{cfg.dag_id}` early. No champion yet or an empty day: skipped, with the reason logged.
+Reports: `monitoring/{project}/dt=D/drift.html` in the lake; `monitor/drift_share` on the champion's MLflow run.
+""",
+    ) as dag:
+
+        @task
+        def check_drift() -> dict[str, Any]:
+            from pipelines.config import load_project
+            from pipelines.monitor import monitor_day
+            from pipelines.storage import open_lake
+
+            start_day, _ = _interval(get_current_context(), 1)
+            return monitor_day(load_project(project), open_lake(), start_day)
+
+        @task(outlets=[drift_asset(project)])
+        def signal_retrain(result: dict[str, Any]) -> str:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            if result["status"] != "drifted":
+                raise AirflowSkipException(f"no retrain: drift status {result['status']} ({result.get('reason')})")
+            log.warning("drift on %s (share %.2f): emitting %s_drift_detected -> %s_training runs early",
+                        result["day"], result["drift_share"], project, project)
+            return result["day"]
+
+        signal_retrain(check_drift())
+    return dag
+
+
 for _name in project_names():
     try:
         _cfg = load_project(_name)
@@ -168,3 +236,4 @@ for _name in project_names():
         log.error("skipping project %s: %s", _name, _err)
         continue
     globals()[_cfg.dag_id] = build_training_dag(_cfg)
+    globals()[f"{_cfg.name}_drift_monitor"] = build_drift_monitor_dag(_cfg)

@@ -69,7 +69,9 @@ _SURNAMES = np.array(
 
 def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: bool) -> pd.DataFrame:
     """One day of bank customers. `drifted`: older customers, more Germany, larger balances, fewer
-    active members (three of ten features move enough to cross the default 0.3 drift share)."""
+    active members (three of ten features move enough to cross the default 0.3 drift share), and
+    the churn relationship moves too: Germany no longer raises churn, very large balances do -- so
+    a model trained before the drift ranks worse after it and a retrain on recent data pays off."""
     geo_p = [0.35, 0.45, 0.20] if drifted else [0.5014, 0.2509, 0.2477]
     geography = rng.choice(np.array(["France", "Germany", "Spain"]), size=n, p=geo_p)
     gender = rng.choice(np.array(["Male", "Female"]), size=n, p=[0.5457, 0.4543])
@@ -96,6 +98,8 @@ def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: 
         + c["balance"] * balance / 1e5 + c["credit"] * (credit - 650) / 100
         + c["inactive_age"] * (1 - active) * a + c["card"] * card + c["salary"] * salary / 1e5
     )
+    if drifted:
+        logit = logit - c["germany"] * (geography == "Germany") + 1.6 * (balance > 160000) - 0.4
     exited = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("int64")
     day_index = (day - _DAY0).days
     ids = day_index * 1_000_000 + np.arange(1, n + 1, dtype="int64")

@@ -66,6 +66,7 @@ def decide_and_move(
     rescore: Callable[[tracking.AliasedVersion], dict[str, Any]],
     *,
     allow_promotion: bool = True,
+    as_of: dt.date | None = None,
 ) -> tuple[Decision, dict[str, Any]]:
     """Decide under the lock; move `champion` (old one -> `previous`) as the very last action.
 
@@ -89,6 +90,13 @@ def decide_and_move(
         if decision.promote and not allow_promotion:
             decision.promote, decision.decision = False, "kept_champion"
             decision.reason = f"promotion disabled for this run (promote=false); the policy said: {decision.reason}"
+        champ_as_of = current.tags.get("as_of") if current is not None else None
+        if decision.promote and as_of is not None and champ_as_of and champ_as_of > as_of.isoformat():
+            # Backfills (and reruns of old dates) register and evaluate, but a model trained on an
+            # older window never replaces a champion trained on a newer one.
+            decision.promote, decision.decision = False, "kept_champion"
+            decision.reason = (f"champion v{current.version} is as of {champ_as_of}, newer than this run's {as_of}: "
+                               f"older windows never replace a newer champion; the policy said: {decision.reason}")
         tracking.set_alias(cfg.name, tracking.CHALLENGER, version)
         if decision.promote:
             if current is not None:

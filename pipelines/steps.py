@@ -96,7 +96,7 @@ def step_train(ctx: RunContext, extracted: dict[str, Any], validation: dict[str,
         info = tracking.run_info(found.run_id)
         log.info("reusing MLflow run %s for %s: same data hash and settings (fingerprint %s); not retraining",
                  found.run_id, ctx.run_key, fp)
-        return {"run_id": found.run_id, "model_uri": found.model_uri, "reused": True,
+        return {"run_id": found.run_id, "model_uri": found.model_uri, "reused": True, "experiment_id": info["experiment_id"],
                 "threshold": float(info["tags"]["mlops.threshold"]), "family": info["params"].get("family")}
     train_df = lake.get_parquet(_lake_key(lake, extracted["train_uri"]))
     res = train(cfg, train_df, study_name=f"{cfg.name}-{ctx.as_of.isoformat()}", storage=get_settings().optuna_storage,
@@ -127,7 +127,8 @@ def step_train(ctx: RunContext, extracted: dict[str, Any], validation: dict[str,
         logged = tracking.log_training(cfg.name, ctx.run_key, fp, res.model, train_df[cfg.features].head(5),
                                        params, metrics, tags, Path(tmp))
     log.info("logged model %s to MLflow run %s", logged.model_uri, logged.run_id)
-    return {"run_id": logged.run_id, "model_uri": logged.model_uri, "reused": False, "threshold": res.threshold, "family": res.family}
+    return {"run_id": logged.run_id, "model_uri": logged.model_uri, "reused": False, "threshold": res.threshold, "family": res.family,
+            "experiment_id": tracking.experiment_id(cfg.name)}
 
 
 # -------------------------------------------------------------------------------------- evaluate
@@ -222,6 +223,7 @@ def step_register(ctx: RunContext, extracted: dict[str, Any], trained: dict[str,
         return {"version": version, "decision": existing["decision"], "reused": True, "champion": champion.version if champion else None}
     decision, report = governance.decide_and_move(
         cfg, version, report, lambda champ: score_against(cfg, lake, extracted, trained, champ)[0], allow_promotion=ctx.promote,
+        as_of=ctx.as_of,
     )
     governance.write_decision(cfg, lake, ctx.as_of, version, decision, report, extracted, trained)
     champion = tracking.alias_version(cfg.name, tracking.CHAMPION)

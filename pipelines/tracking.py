@@ -268,7 +268,8 @@ def version_tags(project: str, version: str) -> dict[str, str]:
 
 def run_info(run_id: str) -> dict[str, Any]:
     r = client().get_run(run_id)
-    return {"metrics": dict(r.data.metrics), "params": dict(r.data.params), "tags": dict(r.data.tags), "status": r.info.status}
+    return {"metrics": dict(r.data.metrics), "params": dict(r.data.params), "tags": dict(r.data.tags), "status": r.info.status,
+            "experiment_id": str(r.info.experiment_id)}
 
 
 def dumps(obj: Any) -> str:

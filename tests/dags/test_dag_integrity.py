@@ -24,9 +24,9 @@ def dagbag():
     return DagBag(dag_folder=str(REPO / "dags"))
 
 
-def test_no_import_errors_and_one_dag_per_project(dagbag):
+def test_no_import_errors_and_two_dags_per_project(dagbag):
     assert dagbag.import_errors == {}
-    assert {f"{p}_training" for p in project_names()} <= set(dagbag.dag_ids)
+    assert {f"{p}_{kind}" for p in project_names() for kind in ("training", "drift_monitor")} <= set(dagbag.dag_ids)
 
 
 @pytest.mark.parametrize("project", project_names())
@@ -55,7 +55,10 @@ def test_real_two_day_intervals(dagbag):
     from airflow.timetables.base import TimeRestriction
 
     dag = dagbag.dags["bankchurn_training"]
-    assert type(dag.timetable).__name__ == "DeltaDataIntervalTimetable" and dag.timetable.delta == dt.timedelta(days=2)
+    # Every 2 days OR when the drift asset is updated (early retrain).
+    assert type(dag.timetable).__name__ == "AssetOrTimeSchedule"
+    assert dag.timetable.timetable.delta == dt.timedelta(days=2)
+    assert "bankchurn_drift_detected" in repr(dag.timetable.asset_condition)
     tt = DagSerialization.from_dict(DagSerialization.to_dict(dag)).timetable
     end = pendulum.datetime(2026, 1, 5, tz="UTC")
     iv = tt.infer_manual_data_interval(run_after=end)
@@ -63,6 +66,16 @@ def test_real_two_day_intervals(dagbag):
     first = tt.next_dagrun_info(last_automated_data_interval=None,
                                 restriction=TimeRestriction(earliest=dag.start_date, latest=None, catchup=True))
     assert first.data_interval.end - first.data_interval.start == dt.timedelta(days=2)
+
+
+@pytest.mark.parametrize("project", project_names())
+def test_drift_monitor_structure(dagbag, project):
+    dag = dagbag.dags[f"{project}_drift_monitor"]
+    assert [t.task_id for t in dag.topological_sort()] == ["check_drift", "signal_retrain"]
+    assert dag.timetable.delta == dt.timedelta(days=1) and dag.catchup is False and "drift" in dag.tags
+    [outlet] = dag.get_task("signal_retrain").outlets
+    assert outlet.name == f"{project}_drift_detected"
+    assert all(t.retries >= 2 and t.on_failure_callback for t in dag.tasks)
 
 
 @pytest.mark.parametrize(("param", "bad"), [("n_trials", 0), ("n_trials", "many"), ("timeout_minutes", -1),

@@ -1,0 +1,41 @@
+"""The drift -> retrain loop (scripts/demo_drift.py) through dag.test on the embedded default."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+
+def _scenario():
+    spec = importlib.util.spec_from_file_location("demo_drift", REPO / "scripts" / "demo_drift.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses need their module registered
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_drift_detected_retrain_promoted_share_falls(home, training_dags):
+    mod = _scenario()
+    facts = mod.run_scenario(training_dags, rows_per_day=300, n_trials=4, say=lambda m: None)
+    assert facts["train_1"] == "success" and facts["champion_1"] == "1"
+    before = {r["day"]: r for r in facts["monitor_before"]}
+    drift_from = facts["drift_from"]
+    # drift detected on the right day: not before DRIFT_FROM, on it and after
+    assert all(r["status"] == "ok" for d, r in before.items() if d < drift_from), before
+    assert all(r["status"] == "drifted" for d, r in before.items() if d >= drift_from), before
+    assert facts["asset_events"] == sum(r["status"] == "drifted" for r in before.values()) >= 1
+    # the early retrain: trained on the recent (drifted) window, promoted over the old champion
+    assert facts["train_2"] == "success"
+    assert facts["retrain_window"].startswith(drift_from), facts["retrain_window"]
+    assert facts["retrain_decision"] == "promoted", facts["retrain_reason"]
+    assert facts["champion_2"] == facts["retrain_version"] != facts["champion_1"]
+    # and the drift share falls once the monitor compares with the new champion's reference
+    worst_before = min(r["drift_share"] for d, r in before.items() if d >= drift_from)
+    after = facts["monitor_after"]
+    assert after and all(r["status"] == "ok" and r["drift_share"] < worst_before for r in after), after
