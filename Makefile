@@ -21,7 +21,7 @@ export AIRFLOW__API__HOST ?= 127.0.0.1
 export PYTHONPATH := $(ROOT)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo demo-drift test test-unit test-dags test-integration up up-stack down-stack lock clean
+.PHONY: install demo demo-drift serve bench-serving test test-unit test-dags test-integration up up-stack down-stack lock clean
 
 install: $(VENV)/.installed
 
@@ -73,6 +73,13 @@ up: install
 
 clean:
 	rm -rf $(STATE)
+
+# Prediction service on 127.0.0.1:8000 for every project's champion (after make demo).
+serve: install
+	$(BIN)/python -m pipelines serve --host 127.0.0.1 --port 8000
+
+bench-serving: install
+	$(BIN)/python benchmarks/bench_serving.py
 
 # Server stack without Docker: moto S3 + MLflow server (Postgres, S3 artifacts) + Airflow on Postgres.
 up-stack: install

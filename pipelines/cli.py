@@ -137,6 +137,13 @@ def cmd_compare(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(a: argparse.Namespace) -> int:
+    from pipelines.serving import serve
+
+    serve(a.host, a.port)
+    return 0
+
+
 def cmd_create_databases(a: argparse.Namespace) -> int:
     from pipelines.databases import create_databases
 
@@ -201,6 +208,11 @@ def parser() -> argparse.ArgumentParser:
     cp.add_argument("--b", default="challenger", help="alias or version number (default challenger)")
     cp.add_argument("--json", action="store_true")
     cp.set_defaults(fn=cmd_compare)
+
+    sv = sub.add_parser("serve", help="HTTP prediction service for every project's champion (follows the alias)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.set_defaults(fn=cmd_serve)
 
     c = sub.add_parser("create-databases", help="create one Postgres database per store (airflow, mlflow, optuna)")
     c.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines.settings import Settings, get_settings
 
-MODEL_FAMILIES = ("logistic_regression", "random_forest", "lightgbm")
+MODEL_FAMILIES = ("logistic_regression", "random_forest", "gradient_boosting", "lightgbm")
 # Names of `pipelines.features.TRANSFORMERS`, kept here so a config checks without importing sklearn
 # at DAG parse time (a unit test keeps the two in step).
 FEATURE_TRANSFORMERS = ("ratio", "is_zero")
@@ -264,7 +264,9 @@ class FeatureStep(_Strict):
 
 
 class FeedConfig(_Strict):
-    generator: str
+    """`generator`: a registered synthetic feed (pipelines.feed.GENERATORS), or none: CSV import only."""
+
+    generator: str | None = None
     rows_per_day: int = Field(170, ge=1, le=1_000_000)
 
 
@@ -287,7 +289,7 @@ class ProjectConfig(_Strict):
     task: Literal["binary_classification"]
     target: str
     positive_label: str = "1"
-    id_column: str
+    id_column: str | None = None
     drop_columns: list[str] = []
     numeric_features: list[str] = []
     categorical_features: list[str] = []
@@ -302,7 +304,7 @@ class ProjectConfig(_Strict):
     promotion: PromotionPolicy
     drift: DriftConfig = DriftConfig()
     validation: ValidationConfig
-    feed: FeedConfig
+    feed: FeedConfig = FeedConfig()
     dag: DagConfig
 
     @model_validator(mode="after")
@@ -314,7 +316,7 @@ class ProjectConfig(_Strict):
         if dupes:
             raise ValueError(f"columns listed twice among the features: {dupes}")
         for role, col in (("target", self.target), ("id_column", self.id_column)):
-            if col in features:
+            if col is not None and col in features:
                 raise ValueError(f"{role} {col!r} is also listed as a feature (leakage)")
         leaked = sorted(set(self.drop_columns) & set(features))
         if leaked:

@@ -70,7 +70,8 @@ _SURNAMES = np.array(
 def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: bool) -> pd.DataFrame:
     """One day of bank customers. `drifted`: older customers, more Germany, larger balances, fewer
     active members (three of ten features move enough to cross the default 0.3 drift share), and
-    the churn relationship moves too: Germany no longer raises churn, very large balances do -- so
+    the churn relationship moves too: Germany no longer raises churn, very large balances do, and
+    inactive members now churn less than active ones -- so
     a model trained before the drift ranks worse after it and a retrain on recent data pays off."""
     geo_p = [0.35, 0.45, 0.20] if drifted else [0.5014, 0.2509, 0.2477]
     geography = rng.choice(np.array(["France", "Germany", "Spain"]), size=n, p=geo_p)
@@ -99,7 +100,7 @@ def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: 
         + c["inactive_age"] * (1 - active) * a + c["card"] * card + c["salary"] * salary / 1e5
     )
     if drifted:
-        logit = logit - c["germany"] * (geography == "Germany") + 1.6 * (balance > 160000) - 0.4
+        logit = logit - c["germany"] * (geography == "Germany") + 1.6 * (balance > 160000) - 1.8 * (1 - active) - 0.1
     exited = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("int64")
     day_index = (day - _DAY0).days
     ids = day_index * 1_000_000 + np.arange(1, n + 1, dtype="int64")
@@ -123,8 +124,47 @@ def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: 
     )
 
 
+# ----------------------------------------------------------------------------- telecom generator
+# Class-conditional Gaussian in log1p space, fitted per plan on ../shared/data/users_behavior.csv
+# (30.6% Ultra; Ultra users' usage is far more spread out), sampled within the public ranges.
+# Generated data: LightGBM 5-fold ROC AUC 0.80 (real file: 0.82); means within ~10% of the real ones.
+_TEL_COLS = ("calls", "minutes", "messages", "mb_used")
+_TEL_MU = {0: [3.9371, 5.8367, 2.9214, 9.5841], 1: [3.9744, 5.8069, 3.0404, 9.5917]}
+_TEL_COV = {
+    0: [[0.43116, 0.48274, 0.16282, 0.19788], [0.48274, 0.56876, 0.17207, 0.20731],
+        [0.16282, 0.17207, 2.0118, 0.16465], [0.19788, 0.20731, 0.16465, 0.37685]],
+    1: [[1.1881, 1.5208, 0.04115, 0.23944], [1.5208, 2.0185, 0.00266, 0.26021],
+        [0.04115, 0.00266, 2.98639, 0.19982], [0.23944, 0.26021, 0.19982, 1.55695]],
+}
+_TEL_MAX = np.log1p([250.0, 1700.0, 230.0, 50000.0])
+
+
+def generate_telecom(day: dt.date, n: int, rng: np.random.Generator, drifted: bool) -> pd.DataFrame:
+    """One day of monthly usage per subscriber. `drifted`: heavier data use, fewer calls (+30% MB, -25% calls)."""
+    y = (rng.random(n) < 0.3065).astype("int64")
+    logs = np.zeros((n, 4))
+    for k in (0, 1):
+        idx = np.flatnonzero(y == k)
+        got: list[np.ndarray] = []
+        need = len(idx)
+        while need > 0:  # rejection sampling keeps values inside the public ranges
+            s = rng.multivariate_normal(_TEL_MU[k], _TEL_COV[k], size=2 * need)
+            s = s[(s <= _TEL_MAX).all(axis=1)][:need]
+            got.append(s)
+            need -= len(s)
+        if got:
+            logs[idx] = np.vstack(got)
+    x = np.expm1(np.clip(logs, 0, None))
+    if drifted:
+        x[:, 0] *= 0.75
+        x[:, 1] *= 0.75
+        x[:, 3] = np.minimum(x[:, 3] * 1.3, 60000)
+    return pd.DataFrame({"calls": x[:, 0].round(), "minutes": x[:, 1].round(2), "messages": x[:, 2].round(),
+                         "mb_used": x[:, 3].round(2), "is_ultra": y})
+
+
 Generator = Callable[[dt.date, int, np.random.Generator, bool], pd.DataFrame]
-GENERATORS: dict[str, Generator] = {"bankchurn": generate_bankchurn}
+GENERATORS: dict[str, Generator] = {"bankchurn": generate_bankchurn, "telecom": generate_telecom}
 
 
 # --------------------------------------------------------------------------- writer
@@ -163,9 +203,10 @@ def feed_synthetic(
     drift_from: dt.date | None = None,
     overwrite: bool = False,
 ) -> FeedResult:
-    gen = GENERATORS.get(cfg.feed.generator)
+    gen = GENERATORS.get(cfg.feed.generator) if cfg.feed.generator else None
     if gen is None:
-        raise FeedError(f"project {cfg.name} names generator {cfg.feed.generator!r}; known: {sorted(GENERATORS)}")
+        raise FeedError(f"project {cfg.name} has no synthetic generator ({cfg.feed.generator!r}; known: {sorted(GENERATORS)}): "
+                        "import data with --from-csv")
     n = rows_per_day or cfg.feed.rows_per_day
     if n < 1:
         raise FeedError("--rows-per-day must be >= 1")
@@ -196,7 +237,7 @@ def feed_from_csv(
         raise FeedError(f"CSV not found: {path}") from e
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         raise FeedError(f"cannot parse CSV {path}: {e}") from e
-    required = [cfg.id_column, cfg.target, *cfg.features]
+    required = [c for c in (cfg.id_column, cfg.target, *cfg.features) if c]
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise FeedError(f"CSV {path} lacks required column(s) {missing} for project {cfg.name}")

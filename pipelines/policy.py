@@ -131,6 +131,10 @@ def fairness_checks(cfg: ProjectConfig, report: dict[str, Any]) -> list[Check]:
     slices = _slices(report["models"]["challenger"])
     for feat in cfg.sensitive_features:
         f = by_feature.get(feat)
+        if f is not None and len(f.get("judged_groups", [])) < 2:
+            out.append(Check(f"fairness:{feat}:disparate_impact", "fairness", True, None, f">= {rule.min_disparate_impact}",
+                             f"fewer than 2 groups of {feat} with enough rows: disparate impact not judged", skipped=True))
+            continue
         di = _num(f.get("disparate_impact")) if f else None
         out.append(Check(f"fairness:{feat}:disparate_impact", "fairness", di is not None and di >= rule.min_disparate_impact,
                          di, f">= {rule.min_disparate_impact}",

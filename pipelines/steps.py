@@ -255,7 +255,7 @@ def step_drift(ctx: RunContext, extracted: dict[str, Any], trained: dict[str, An
     else:
         # No champion served this interval: the new model's training rows minus the new rows themselves.
         reference = lake.get_parquet(_lake_key(lake, extracted["train_uri"]))
-        if not current.empty:
+        if not current.empty and cfg.id_column:
             reference = reference[~reference[cfg.id_column].isin(current[cfg.id_column])]
         source = "this run's training rows before the interval (no champion yet)"
     result, html = run_drift(cfg, reference, current)

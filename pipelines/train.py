@@ -45,6 +45,10 @@ def build_estimator(family: str, params: dict[str, Any], seed: int) -> BaseEstim
         from sklearn.ensemble import RandomForestClassifier
 
         return RandomForestClassifier(random_state=seed, n_jobs=n_jobs(), **params)
+    if family == "gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(random_state=seed, **params)
     if family == "lightgbm":
         from lightgbm import LGBMClassifier
 

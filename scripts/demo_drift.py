@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "bankchurn"
-START, DRIFT_FROM, END = dt.date(2026, 1, 1), dt.date(2026, 3, 1), dt.date(2026, 3, 9)
+START, DRIFT_FROM, END = dt.date(2026, 1, 1), dt.date(2026, 3, 1), dt.date(2026, 3, 10)
 
 
 def _asset_events(name: str) -> int:
@@ -56,7 +56,7 @@ def _train(dags: dict[str, Any], as_of: dt.date, conf: dict[str, Any]) -> str:
     return str(dr.state)
 
 
-def run_scenario(dags: dict[str, Any], *, rows_per_day: int = 300, n_trials: int = 10, retrain_window_days: int = 5,
+def run_scenario(dags: dict[str, Any], *, rows_per_day: int = 400, n_trials: int = 10, retrain_window_days: int = 6,
                  say: Any = print) -> dict[str, Any]:
     from pipelines import tracking
     from pipelines.config import load_project

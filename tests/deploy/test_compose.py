@@ -31,7 +31,7 @@ def _one_shots(services: dict) -> set[str]:
 
 
 def test_parses_with_expected_services(services):
-    assert {"postgres", "minio", "minio-init", "mlflow", "redis", *AIRFLOW_SERVICES} <= set(services)
+    assert {"postgres", "minio", "minio-init", "mlflow", "redis", "serving", *AIRFLOW_SERVICES} <= set(services)
 
 
 def test_depends_on_targets_exist_with_valid_conditions(services):
@@ -119,3 +119,12 @@ def test_postgres_init_creates_one_database_per_store():
 def test_celery_profile_scales_out(services):
     assert services["airflow-worker"]["profiles"] == ["celery"] and services["redis"]["profiles"] == ["celery"]
     assert services["airflow-worker"]["command"] == "celery worker"
+
+
+def test_serving_image_and_service():
+    dockerfile = (REPO / "docker" / "serving.Dockerfile").read_text()
+    assert dockerfile.count("FROM ") >= 2 and "USER serving" in dockerfile and "HEALTHCHECK" in dockerfile
+    assert "-c /tmp/requirements.txt" in dockerfile  # same pins as everything else
+    svc = yaml.safe_load(COMPOSE.read_text())["services"]["serving"]
+    assert svc["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert svc["depends_on"]["mlflow"]["condition"] == "service_healthy"

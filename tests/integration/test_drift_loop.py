@@ -22,7 +22,7 @@ def _scenario():
 
 def test_drift_detected_retrain_promoted_share_falls(home, training_dags):
     mod = _scenario()
-    facts = mod.run_scenario(training_dags, rows_per_day=300, n_trials=4, say=lambda m: None)
+    facts = mod.run_scenario(training_dags, rows_per_day=400, n_trials=4, say=lambda m: None)
     assert facts["train_1"] == "success" and facts["champion_1"] == "1"
     before = {r["day"]: r for r in facts["monitor_before"]}
     drift_from = facts["drift_from"]

@@ -117,6 +117,9 @@ def test_rest_trigger_backfill_and_links(stack):
             time.sleep(2)
     api.patch(f"/api/v2/dags/{dag}", {"is_paused": False})
 
+    plugins = {p["name"]: p for p in api.get("/api/v2/plugins")["plugins"]}
+    assert {v["href"] for v in plugins["mlops_links"]["external_views"]} == {env["MLFLOW_UI_URL"]}
+
     # a bad Param is refused at trigger time, naming the param
     with pytest.raises(urllib.error.HTTPError) as e:
         api.post(f"/api/v2/dags/{dag}/dagRuns", {"logical_date": "2026-01-19T00:00:00Z", "conf": {"n_trials": 0}})

@@ -32,7 +32,8 @@ def report(chal=0.85, champ=None, *, germany=None, champ_germany=None, spain_n=3
             "challenger": {"metrics": _metrics(chal, log_loss=log_loss), "slices": _slices(chal, germany=germany, spain_n=spain_n, log_loss=log_loss)},
             "baseline": {"metrics": _metrics(0.5, 0.2, 0.16, 0.5), "slices": []},
         },
-        "fairness": [{"feature": "Geography", "disparate_impact": di}, {"feature": "Gender", "disparate_impact": di}],
+        "fairness": [{"feature": "Geography", "disparate_impact": di, "judged_groups": ["France", "Germany", "Spain"]},
+                     {"feature": "Gender", "disparate_impact": di, "judged_groups": ["Female", "Male"]}],
     }
     if champ is not None:
         r["models"]["champion"] = {"metrics": _metrics(champ), "slices": _slices(champ, germany=champ_germany)}
@@ -171,3 +172,13 @@ def test_markdown_lists_every_check(cfg):
     d = decide(cfg, report(chal=0.84, champ=0.85))
     md = render_markdown(cfg, {**d.to_dict(), "version": "2", "as_of": "2026-01-01", "run_id": "r", "decided_at": "now"})
     assert "**Decision: kept_champion**" in md and md.count("\n| ") >= len(d.checks) and "**FAIL**" in md
+
+
+def test_fairness_not_judged_with_fewer_than_two_large_groups(cfg):
+    r = report()
+    r["fairness"][0] = {"feature": "Geography", "disparate_impact": float("nan"), "judged_groups": ["France"]}
+    d = decide(cfg, r)
+    di = next(c for c in d.checks if c.name == "fairness:Geography:disparate_impact")
+    assert di.skipped and d.decision == "promoted"
+    r["fairness"] = r["fairness"][1:]  # configured but absent from the report: missing -> fails
+    assert decide(cfg, r).decision == "rejected"
