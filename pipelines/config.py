@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines.settings import Settings, get_settings
 
-MODEL_FAMILIES = ("logistic_regression", "random_forest", "gradient_boosting", "lightgbm")
+MODEL_FAMILIES = ("logistic_regression", "ridge", "random_forest", "gradient_boosting", "lightgbm")
 # Names of `pipelines.features.TRANSFORMERS`, kept here so a config checks without importing sklearn
 # at DAG parse time (a unit test keeps the two in step).
-FEATURE_TRANSFORMERS = ("ratio", "is_zero")
+FEATURE_TRANSFORMERS = ("ratio", "is_zero", "vehicle_age", "brand")
 CLASSIFICATION_METRICS = (
     "roc_auc",
     "pr_auc",
@@ -29,8 +29,10 @@ CLASSIFICATION_METRICS = (
     "brier",
     "log_loss",
 )
+REGRESSION_METRICS = ("rmse", "mae", "r2", "mape", "smape")
+ALL_METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS + ("net_benefit", "roi")
 # Metrics where a smaller value is better; every other metric is "higher is better".
-LOWER_IS_BETTER = frozenset({"brier", "log_loss"})
+LOWER_IS_BETTER = frozenset({"brier", "log_loss", "rmse", "mae", "mape", "smape"})
 
 
 class ProjectConfigError(ValueError):
@@ -80,9 +82,61 @@ SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discrimi
 
 
 class SplitConfig(_Strict):
+    """`random` (seeded, optionally stratified) or `time`: the latest `test_fraction` of the window by
+    `time_column` is the test set, so no future row reaches training."""
+
+    strategy: Literal["random", "time"] = "random"
     stratify: bool = True
     test_fraction: float = Field(0.2, gt=0.0, lt=0.9)
     seed: int = 42
+    time_column: str | None = None
+
+    @model_validator(mode="after")
+    def _time_needs_column(self) -> SplitConfig:
+        if self.strategy == "time" and not self.time_column:
+            raise ValueError("strategy 'time' needs time_column")
+        return self
+
+
+class RowFilter(_Strict):
+    """Keep rows whose `column` is within [min, max] (exclusive with `exclusive: true`) and/or in
+    `values`. Missing values are kept unless `keep_missing: false`. Dropped rows are counted."""
+
+    column: str
+    min: float | None = None
+    max: float | None = None
+    exclusive: bool = False
+    values: list[Any] | None = None
+    keep_missing: bool = True
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> RowFilter:
+        if self.min is None and self.max is None and self.values is None:
+            raise ValueError(f"filter on {self.column} needs min, max or values")
+        return self
+
+
+class DerivedTarget(_Strict):
+    """Target computed from a source column: `positive` values -> 1, `negative` -> 0, others excluded."""
+
+    source: str
+    positive: list[Any] = Field(min_length=1)
+    negative: list[Any] = Field(min_length=1)
+
+
+class CostModel(_Strict):
+    """Business value of flagging: a caught positive saves amount * loss_rate; every flag costs review_cost."""
+
+    amount: float = Field(gt=0)
+    loss_rate: float = Field(gt=0, le=1)
+    review_cost: float = Field(ge=0)
+
+
+class BacktestConfig(_Strict):
+    """Refit on the oldest (1 - fraction) of the window by `time_column`, score the newest `fraction`."""
+
+    time_column: str
+    fraction: float = Field(0.2, gt=0.0, lt=0.9)
 
 
 class SearchConfig(_Strict):
@@ -104,16 +158,20 @@ class SearchConfig(_Strict):
 
 
 class ThresholdRule(_Strict):
-    """How the decision threshold is chosen on out-of-fold predictions of the refit trial."""
+    """How the decision threshold is chosen on out-of-fold predictions of the refit trial:
+    maximise a metric, a fixed value, or `cost`: maximise expected net benefit under `cost`."""
 
-    strategy: Literal["maximize", "fixed"] = "maximize"
+    strategy: Literal["maximize", "fixed", "cost"] = "maximize"
     metric: Literal["f1", "accuracy", "balanced_accuracy", "precision", "recall"] = "f1"
     value: float | None = Field(None, gt=0.0, lt=1.0)
+    cost: CostModel | None = None
 
     @model_validator(mode="after")
     def _fixed_needs_value(self) -> ThresholdRule:
         if self.strategy == "fixed" and self.value is None:
             raise ValueError("strategy 'fixed' needs a value in (0, 1)")
+        if self.strategy == "cost" and self.cost is None:
+            raise ValueError("strategy 'cost' needs a cost model (amount, loss_rate, review_cost)")
         return self
 
 
@@ -140,8 +198,8 @@ class SliceConfig(_Strict):
 
 
 def _known_metric(v: str | None) -> str | None:
-    if v is not None and v not in CLASSIFICATION_METRICS:
-        raise ValueError(f"unknown metric {v!r}; known: {list(CLASSIFICATION_METRICS)}")
+    if v is not None and v not in ALL_METRICS:
+        raise ValueError(f"unknown metric {v!r}; known: {list(ALL_METRICS)}")
     return v
 
 
@@ -286,8 +344,12 @@ class ValidationConfig(_Strict):
 class ProjectConfig(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")
     description: str = ""
-    task: Literal["binary_classification"]
+    task: Literal["binary_classification", "regression"]
     target: str
+    derive_target: DerivedTarget | None = None
+    filters: list[RowFilter] = []
+    categorical_encoding: Literal["onehot", "native"] = "onehot"
+    backtest: BacktestConfig | None = None
     positive_label: str = "1"
     id_column: str | None = None
     drop_columns: list[str] = []
@@ -297,7 +359,7 @@ class ProjectConfig(_Strict):
     split: SplitConfig = SplitConfig()
     training_window_days: int = Field(60, ge=1, le=3650)
     search: SearchConfig
-    primary_metric: Literal[CLASSIFICATION_METRICS] = "roc_auc"  # type: ignore[valid-type]
+    primary_metric: Literal[CLASSIFICATION_METRICS + REGRESSION_METRICS] = "roc_auc"  # type: ignore[valid-type]
     threshold: ThresholdRule = ThresholdRule()
     slices: SliceConfig = SliceConfig()
     sensitive_features: list[str] = []
@@ -332,12 +394,41 @@ class ProjectConfig(_Strict):
         drift_unknown = sorted(set(self.drift.per_column) - set(features))
         if drift_unknown:
             raise ValueError(f"drift.per_column names {drift_unknown}, which are not features")
+        # Leakage guard: nothing computed from the target may be an input.
+        tgt = self.target.lower()
+        leaky = [c for c in features if tgt in c.lower().replace("-", "_").split("_") or c.lower().startswith(tgt)]
+        leaky += [f"{s.transformer}({v})" for s in self.feature_engineering for v in s.params.values()
+                  if isinstance(v, str) and (v == self.target or v.lower().startswith(tgt))]
+        if self.derive_target is not None and self.derive_target.source in features:
+            leaky.append(self.derive_target.source)
+        if leaky:
+            raise ValueError(f"features derived from the target {self.target!r} are refused (leakage): {leaky}")
+        regression = self.task == "regression"
+        if regression != (self.primary_metric in REGRESSION_METRICS):
+            raise ValueError(f"primary_metric {self.primary_metric!r} does not fit task {self.task!r}")
+        if regression and (self.sensitive_features or self.threshold.strategy != "maximize" or self.split.stratify):
+            raise ValueError("regression takes no sensitive_features, threshold or split.stratify (set stratify: false)")
         return self
 
     @property
     def features(self) -> list[str]:
-        """Raw input columns of the model, in a stable order."""
+        """Raw feature columns of the model, in a stable order."""
         return [*self.numeric_features, *self.categorical_features]
+
+    @property
+    def input_columns(self) -> list[str]:
+        """What the saved Pipeline takes: the features plus raw columns only feature engineering reads
+        (e.g. `date_posted` for vehicle_age)."""
+        extra = []
+        for step in self.feature_engineering:
+            for k, v in step.params.items():
+                if k != "name" and isinstance(v, str) and v not in self.features and v not in extra:
+                    extra.append(v)
+        return [*self.features, *extra]
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def dag_id(self) -> str:

@@ -52,6 +52,46 @@ def classification_metrics(
     }
 
 
+def regression_metrics(y: np.ndarray, pred: np.ndarray, only: tuple[str, ...] | None = None) -> dict[str, float]:
+    """RMSE, MAE, R2, MAPE (rows with y == 0 excluded, so it is defined) and sMAPE, from scikit-learn."""
+    y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
+    nz = y != 0
+    denom = np.abs(y) + np.abs(pred)
+    fns = {
+        "rmse": lambda: float(np.sqrt(skm.mean_squared_error(y, pred))),
+        "mae": lambda: float(skm.mean_absolute_error(y, pred)),
+        "r2": lambda: float(skm.r2_score(y, pred)) if len(y) > 1 else float("nan"),
+        "mape": lambda: float(skm.mean_absolute_percentage_error(y[nz], pred[nz])) if nz.any() else float("nan"),
+        "smape": lambda: float(np.mean(np.where(denom > 0, 2 * np.abs(pred - y) / np.where(denom > 0, denom, 1), 0.0))),
+    }
+    if len(y) == 0:
+        return {k: float("nan") for k in fns if only is None or k in only}
+    return {k: fn() for k, fn in fns.items() if only is None or k in only}
+
+
+def cost_metrics(y: np.ndarray, proba: np.ndarray, threshold: float, cost: Any) -> dict[str, float]:
+    """Expected value of flagging at `threshold`: each caught positive saves amount * loss_rate,
+    each flag costs review_cost. ROI = net benefit / review spend."""
+    flag = np.asarray(proba) >= threshold
+    y = np.asarray(y).astype(int)
+    saved = float((flag & (y == 1)).sum()) * cost.amount * cost.loss_rate
+    spend = float(flag.sum()) * cost.review_cost
+    net = saved - spend
+    return {"net_benefit": net, "roi": (net / spend) if spend > 0 else float("nan"), "flagged_rate": float(flag.mean()) if len(flag) else float("nan")}
+
+
+def model_metrics(cfg: ProjectConfig, y: np.ndarray, p: np.ndarray, threshold: float | None,
+                  only: tuple[str, ...] | None = None) -> dict[str, float]:
+    """The task's metrics: regression, or classification (+ cost metrics when the project has a cost model)."""
+    if cfg.regression:
+        return regression_metrics(y, p, only)
+    thr = 0.5 if threshold is None else threshold
+    out = classification_metrics(y, p, thr, only)
+    if cfg.threshold.cost is not None and (only is None or {"net_benefit", "roi"} & set(only)):
+        out.update(cost_metrics(y, p, thr, cfg.threshold.cost))
+    return out
+
+
 def threshold_metric(name: str, y: np.ndarray, proba: np.ndarray, t: float) -> float:
     pred = (proba >= t).astype(int)
     fn = {
@@ -78,15 +118,18 @@ def slice_masks(cfg: ProjectConfig, df: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def slice_metrics(
-    cfg: ProjectConfig, df: pd.DataFrame, y: np.ndarray, proba: np.ndarray, threshold: float
+    cfg: ProjectConfig, df: pd.DataFrame, y: np.ndarray, proba: np.ndarray, threshold: float | None
 ) -> list[dict[str, Any]]:
     rows = []
     for name, mask in slice_masks(cfg, df).items():
         n = int(mask.sum())
-        pos = int(y[mask].sum()) if n else 0
-        judged = n >= cfg.slices.min_size and min(pos, n - pos) >= cfg.slices.min_positives
-        row: dict[str, Any] = {"slice": name, "n": n, "positives": pos, "judged": judged}
-        row.update(classification_metrics(y[mask], proba[mask], threshold) if n else {})
+        if cfg.regression:
+            judged, extra = n >= cfg.slices.min_size, {}
+        else:
+            pos = int(y[mask].sum()) if n else 0
+            judged, extra = n >= cfg.slices.min_size and min(pos, n - pos) >= cfg.slices.min_positives, {"positives": pos}
+        row: dict[str, Any] = {"slice": name, "n": n, **extra, "judged": judged}
+        row.update(model_metrics(cfg, y[mask], proba[mask], threshold) if n else {})
         rows.append(row)
     return rows
 
@@ -97,8 +140,8 @@ def paired_bootstrap_delta(
     p_a: np.ndarray,
     p_b: np.ndarray,
     *,
-    threshold_a: float = 0.5,
-    threshold_b: float = 0.5,
+    threshold_a: float | None = 0.5,
+    threshold_b: float | None = 0.5,
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -106,11 +149,18 @@ def paired_bootstrap_delta(
     """CI of metric(a) - metric(b) resampling rows jointly (scipy.stats.bootstrap, paired)."""
     from scipy.stats import bootstrap
 
+    regression = metric in ("rmse", "mae", "r2", "mape", "smape")
+    one = (metric,)
+
+    def m(yy: np.ndarray, pp: np.ndarray, thr: float | None) -> float:
+        if regression:
+            return regression_metrics(yy, pp, one)[metric]
+        return classification_metrics(yy, pp, 0.5 if thr is None else thr, one)[metric]
+
     def stat(yy: np.ndarray, aa: np.ndarray, bb: np.ndarray) -> float:
-        if len(np.unique(yy)) < 2:
+        if not regression and len(np.unique(yy)) < 2:
             return np.nan
-        one = (metric,)
-        return classification_metrics(yy, aa, threshold_a, one)[metric] - classification_metrics(yy, bb, threshold_b, one)[metric]
+        return m(yy, aa, threshold_a) - m(yy, bb, threshold_b)
 
     delta = stat(y, p_a, p_b)
     res = bootstrap(
@@ -138,15 +188,16 @@ def disparate_impact(df: pd.DataFrame, pred: np.ndarray, feature: str, min_size:
             "disparate_impact": ratio}
 
 
-def metric_cis(y: np.ndarray, proba: np.ndarray, threshold: float, *, n_resamples: int = 300, confidence: float = 0.95,
-               seed: int = 0) -> dict[str, dict[str, float]]:
+def metric_cis(cfg: ProjectConfig, y: np.ndarray, proba: np.ndarray, threshold: float | None, *, n_resamples: int = 300,
+               confidence: float = 0.95, seed: int = 0) -> dict[str, dict[str, float]]:
     """Bootstrap CIs of every metric of one model (scipy.stats.bootstrap, multi-output statistic)."""
     from scipy.stats import bootstrap
 
-    names = ["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss"]
+    names = list(model_metrics(cfg, y[:50], proba[:50], threshold)) if len(y) else []
+    names = [n for n in names if n not in ("positive_rate", "flagged_rate")]
 
     def stat(yy: np.ndarray, pp: np.ndarray) -> np.ndarray:
-        m = classification_metrics(yy, pp, threshold, tuple(names))
+        m = model_metrics(cfg, yy, pp, threshold, tuple(names))
         return np.array([m[n] for n in names])
 
     res = bootstrap((y, proba), stat, paired=True, vectorized=False, n_resamples=n_resamples, confidence_level=confidence,
@@ -156,47 +207,68 @@ def metric_cis(y: np.ndarray, proba: np.ndarray, threshold: float, *, n_resample
             for i, n in enumerate(names)}
 
 
-def score(model: Any, X: pd.DataFrame) -> np.ndarray:
-    return np.asarray(model.predict_proba(X))[:, 1]
+def score(model: Any, X: pd.DataFrame, regression: bool = False) -> np.ndarray:
+    """Probability of the positive class, or the predicted value for regression."""
+    return np.asarray(model.predict(X), dtype=float) if regression else np.asarray(model.predict_proba(X))[:, 1]
+
+
+def temporal_backtest(cfg: ProjectConfig, model: Any, frame: pd.DataFrame) -> dict[str, Any]:
+    """Refit the challenger's pipeline on the oldest part of the window and score the newest part."""
+    from sklearn.base import clone
+
+    assert cfg.backtest is not None
+    t = pd.to_datetime(frame[cfg.backtest.time_column], errors="coerce")
+    order = np.argsort(t.to_numpy(), kind="stable")
+    cut = int(len(frame) * (1 - cfg.backtest.fraction))
+    old, new = frame.iloc[order[:cut]], frame.iloc[order[cut:]]
+    m = clone(model).fit(old[cfg.input_columns], old[cfg.target])
+    y = new[cfg.target].to_numpy(dtype=float)
+    p = score(m, new[cfg.input_columns], cfg.regression)
+    return {"train_rows": len(old), "test_rows": len(new), "cutoff": str(t.iloc[order[cut]].date()) if len(new) else None,
+            "metrics": model_metrics(cfg, y, p, None)}
 
 
 def evaluate(
     cfg: ProjectConfig,
     test_df: pd.DataFrame,
     challenger: Any,
-    challenger_threshold: float,
+    challenger_threshold: float | None,
     baseline: Any,
     champion: Any | None = None,
-    champion_threshold: float = 0.5,
+    champion_threshold: float | None = 0.5,
     champion_version: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The evaluation report plus the raw scores (for plots), all on the same test rows."""
-    X = test_df[cfg.features]
-    y = test_df[cfg.target].astype(int).to_numpy()
-    scores = {"challenger": score(challenger, X), "baseline": score(baseline, X)}
-    thresholds = {"challenger": challenger_threshold, "baseline": 0.5}
+    X = test_df[cfg.input_columns]
+    reg = cfg.regression
+    y = test_df[cfg.target].to_numpy(dtype=float) if reg else test_df[cfg.target].astype(int).to_numpy()
+    scores = {"challenger": score(challenger, X, reg), "baseline": score(baseline, X, reg)}
+    thresholds: dict[str, float | None] = {"challenger": challenger_threshold, "baseline": None if reg else 0.5}
     if champion is not None:
-        scores["champion"] = score(champion, X)
+        scores["champion"] = score(champion, X, reg)
         thresholds["champion"] = champion_threshold
     report: dict[str, Any] = {
         "primary_metric": cfg.primary_metric,
         "higher_is_better": cfg.primary_metric not in LOWER_IS_BETTER,
         "test_rows": int(len(y)),
-        "test_positive_rate": float(y.mean()),
+        "test_positive_rate": None if reg else float(y.mean()),
         "thresholds": thresholds,
         "champion_version": champion_version,
         "models": {},
     }
     for name, p in scores.items():
         report["models"][name] = {
-            "metrics": classification_metrics(y, p, thresholds[name]),
+            "metrics": model_metrics(cfg, y, p, thresholds[name]),
             "slices": slice_metrics(cfg, test_df, y, p, thresholds[name]),
         }
-    pred = (scores["challenger"] >= challenger_threshold).astype(int)
-    report["fairness"] = [disparate_impact(test_df, pred, f, cfg.slices.min_size) for f in cfg.sensitive_features]
-    report["confusion_matrix"] = skm.confusion_matrix(y, pred, labels=[0, 1]).tolist()
+    if reg:
+        report["fairness"] = []
+    else:
+        pred = (scores["challenger"] >= challenger_threshold).astype(int)
+        report["fairness"] = [disparate_impact(test_df, pred, f, cfg.slices.min_size) for f in cfg.sensitive_features]
+        report["confusion_matrix"] = skm.confusion_matrix(y, pred, labels=[0, 1]).tolist()
     sig = cfg.promotion.significance
-    report["metric_cis"] = metric_cis(y, scores["challenger"], challenger_threshold, confidence=sig.confidence, seed=sig.seed)
+    report["metric_cis"] = metric_cis(cfg, y, scores["challenger"], challenger_threshold, confidence=sig.confidence, seed=sig.seed)
     if champion is not None:
         metric = sig.metric or cfg.primary_metric
         report["bootstrap"] = {"metric": metric, **paired_bootstrap_delta(
@@ -263,7 +335,7 @@ def comparison_html(report: dict[str, Any], metric: str) -> str:
             + t.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-") + "</body></html>")
 
 
-def evaluation_plots(scores: dict[str, np.ndarray], thresholds: dict[str, float], outdir: Path) -> list[Path]:
+def evaluation_plots(scores: dict[str, np.ndarray], thresholds: dict[str, float | None], outdir: Path) -> list[Path]:
     """Confusion matrix (challenger), ROC and PR curves (every model) as PNGs."""
     import matplotlib
 
@@ -273,6 +345,21 @@ def evaluation_plots(scores: dict[str, np.ndarray], thresholds: dict[str, float]
     y = scores["y"]
     models = [k for k in scores if k != "y"]
     out = []
+    if thresholds.get("challenger") is None:  # regression: predicted vs actual, residuals
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        axes[0].scatter(y, scores["challenger"], s=4, alpha=0.4)
+        lim = [float(np.nanmin(y)), float(np.nanmax(y))]
+        axes[0].plot(lim, lim, "k--", lw=1)
+        axes[0].set_xlabel("actual")
+        axes[0].set_ylabel("predicted (challenger)")
+        for mname in models:
+            axes[1].hist(scores[mname] - y, bins=50, alpha=0.5, label=mname)
+        axes[1].set_xlabel("residual")
+        axes[1].legend()
+        fig.tight_layout()
+        fig.savefig(outdir / "predicted_vs_actual.png", dpi=90)
+        plt.close(fig)
+        return [outdir / "predicted_vs_actual.png"]
     fig, ax = plt.subplots(figsize=(4.5, 4))
     skm.ConfusionMatrixDisplay.from_predictions(y, (scores["challenger"] >= thresholds["challenger"]).astype(int), ax=ax, colorbar=False)
     ax.set_title(f"challenger @ {thresholds['challenger']:.2f}")

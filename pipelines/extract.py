@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -45,6 +45,7 @@ class ExtractResult:
     new_rows: int
     data_hash: str
     manifest_uri: str
+    dropped: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -79,9 +80,49 @@ def read_partitions(lake: Lake, project: str, first: dt.date, last: dt.date) -> 
     return pd.concat(frames, ignore_index=True, sort=False), partitions
 
 
+def prepare(df: pd.DataFrame, cfg: ProjectConfig) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Apply the config's row filters and derived target; return the rows kept and, per rule, the
+    number dropped -- reported in extract.json and the log, never silent."""
+    dropped: dict[str, int] = {}
+    for f in cfg.filters:
+        if f.column not in df.columns:
+            continue  # validation names the missing column
+        col = df[f.column]
+        num = pd.to_numeric(col, errors="coerce") if (f.min is not None or f.max is not None) else col
+        keep = pd.Series(True, index=df.index)
+        if f.min is not None:
+            keep &= (num > f.min) if f.exclusive else (num >= f.min)
+        if f.max is not None:
+            keep &= (num < f.max) if f.exclusive else (num <= f.max)
+        if f.values is not None:
+            keep &= col.isin(f.values)
+        keep |= col.isna() & f.keep_missing
+        keep &= col.notna() | f.keep_missing
+        rule = f"{f.column}" + (f" {'>' if f.exclusive else '>='} {f.min:g}" if f.min is not None else "") + (
+            f" {'<' if f.exclusive else '<='} {f.max:g}" if f.max is not None else "") + (f" in {f.values}" if f.values is not None else "")
+        dropped[rule] = int((~keep).sum())
+        df = df[keep]
+    d = cfg.derive_target
+    if d is not None and d.source in df.columns:
+        src = df[d.source]
+        known = src.isin(d.positive) | src.isin(d.negative)
+        for value, n in src[~known].value_counts(dropna=False).items():
+            dropped[f"{d.source}={value} (not a final outcome)"] = int(n)
+        df = df[known].copy()
+        df[cfg.target] = df[d.source].isin(d.positive).astype("int64")
+    return df.reset_index(drop=True), dropped
+
+
 def split(df: pd.DataFrame, cfg: ProjectConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if cfg.split.strategy == "time":
+        # The latest rows by time are the test set: nothing after a training row's time is tested
+        # against, and nothing from the test period reaches training.
+        t = pd.to_datetime(df[cfg.split.time_column], errors="coerce")
+        order = t.sort_values(kind="stable").index
+        cut = int(round(len(df) * (1 - cfg.split.test_fraction)))
+        return df.loc[order[:cut]].reset_index(drop=True), df.loc[order[cut:]].reset_index(drop=True)
     stratify = None
-    if cfg.split.stratify and cfg.target in df.columns:
+    if cfg.split.stratify and not cfg.regression and cfg.target in df.columns:
         counts = df[cfg.target].value_counts(dropna=False)
         if df[cfg.target].notna().all() and len(counts) > 1 and counts.min() >= 2:
             stratify = df[cfg.target]
@@ -109,6 +150,13 @@ def extract(
     new_first = interval_start if interval_start is not None and interval_start < as_of else as_of - dt.timedelta(days=1)
     new_first = max(new_first, first)
     new, _ = read_partitions(lake, cfg.name, new_first, last)
+    raw_rows = len(df)
+    df, dropped = prepare(df, cfg)
+    new, _ = prepare(new, cfg)
+    if dropped:
+        log.info("prepared %s: %d of %d rows kept; dropped %s", cfg.name, len(df), raw_rows, dropped)
+    if df.empty:
+        raise EmptyWindowError(f"no rows left for {cfg.name} in {first}..{last} after filters: dropped {dropped}")
     train, test = split(df, cfg)
     prefix = run_prefix(cfg.name, as_of)
     train_uri = lake.put_parquet(prefix + "train.parquet", train)
@@ -129,6 +177,7 @@ def extract(
         new_rows=len(new),
         data_hash=content_hash(df),
         manifest_uri=lake.uri(prefix + "extract.json"),
+        dropped=dropped,
     )
     lake.put_json(prefix + "extract.json", result.to_dict())
     log.info(

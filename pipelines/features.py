@@ -18,7 +18,7 @@ from pipelines.config import FeatureStep
 
 
 class RatioFeature(BaseEstimator, TransformerMixin):  # type: ignore[misc]
-    """`name = numerator / denominator`; a zero or missing denominator gives NaN (imputed later)."""
+    """`name = numerator / denominator`; a zero or missing denominator, or an overflow, gives NaN (imputed later)."""
 
     def __init__(self, name: str = "ratio", numerator: str = "", denominator: str = ""):
         self.name = name
@@ -32,7 +32,8 @@ class RatioFeature(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         out = X.copy()
         den = pd.to_numeric(out[self.denominator], errors="coerce").replace(0, np.nan)
-        out[self.name] = pd.to_numeric(out[self.numerator], errors="coerce") / den
+        ratio = pd.to_numeric(out[self.numerator], errors="coerce") / den
+        out[self.name] = ratio.replace([np.inf, -np.inf], np.nan)  # a tiny denominator must not overflow
         return out
 
     @property
@@ -69,7 +70,92 @@ class IsZeroFlag(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         return np.asarray([*names, self.name], dtype=object)
 
 
-TRANSFORMERS: dict[str, type[BaseEstimator]] = {"ratio": RatioFeature, "is_zero": IsZeroFlag}
+class VehicleAge(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """`name` = years between `year_column` and the listing date `date_column` (not today's date,
+    so a model scores old and new listings the same way)."""
+
+    output_kind = "numeric"
+
+    def __init__(self, name: str = "vehicle_age", date_column: str = "date_posted", year_column: str = "model_year"):
+        self.name = name
+        self.date_column = date_column
+        self.year_column = year_column
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> VehicleAge:
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        out = X.copy()
+        posted = pd.to_datetime(out[self.date_column], errors="coerce")
+        years = posted.dt.year + (posted.dt.dayofyear - 1) / 365.25
+        out[self.name] = (years - pd.to_numeric(out[self.year_column], errors="coerce")).clip(lower=0)
+        return out
+
+    @property
+    def output_columns(self) -> list[str]:
+        return [self.name]
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        names = input_features if input_features is not None else self.feature_names_in_
+        return np.asarray([*names, self.name], dtype=object)
+
+
+class BrandFromModel(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """`name` = the make, i.e. the first word of the model name ("ford f-150" -> "ford"): a categorical."""
+
+    output_kind = "categorical"
+
+    def __init__(self, name: str = "brand", column: str = "model"):
+        self.name = name
+        self.column = column
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> BrandFromModel:
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        out = X.copy()
+        out[self.name] = out[self.column].astype("string").str.strip().str.lower().str.split().str[0].astype(object)
+        out[self.name] = out[self.name].where(out[self.name].notna(), None)
+        return out
+
+    @property
+    def output_columns(self) -> list[str]:
+        return [self.name]
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        names = input_features if input_features is not None else self.feature_names_in_
+        return np.asarray([*names, self.name], dtype=object)
+
+
+TRANSFORMERS: dict[str, type[BaseEstimator]] = {"ratio": RatioFeature, "is_zero": IsZeroFlag, "vehicle_age": VehicleAge,
+                                                "brand": BrandFromModel}
+
+
+class NativeCategories(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """Preprocessing for LightGBM's native categorical handling: selects the model columns, makes
+    numerics float and categoricals pandas `category` with the categories seen in fit (unseen -> NaN),
+    so LightGBM splits on categories directly instead of on one-hot columns."""
+
+    def __init__(self, numeric: list[str] | None = None, categorical: list[str] | None = None):
+        self.numeric = numeric
+        self.categorical = categorical
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> NativeCategories:
+        self.categories_ = {c: sorted(X[c].dropna().astype(str).unique().tolist()) for c in self.categorical or []}
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame(index=X.index)
+        for c in self.numeric or []:
+            out[c] = pd.to_numeric(X[c], errors="coerce").astype("float64")
+        for c in self.categorical or []:
+            out[c] = pd.Categorical(X[c].astype("string").astype(object).where(X[c].notna(), None), categories=self.categories_[c])
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray([*(self.numeric or []), *(self.categorical or [])], dtype=object)
 
 
 def build_transformer(step: FeatureStep) -> BaseEstimator:
@@ -84,4 +170,4 @@ def build_transformer(step: FeatureStep) -> BaseEstimator:
 
 def trusted_types() -> list[str]:
     """Fully qualified names of our transformers, for skops' safe loading."""
-    return [f"{c.__module__}.{c.__qualname__}" for c in TRANSFORMERS.values()]
+    return [f"{c.__module__}.{c.__qualname__}" for c in (*TRANSFORMERS.values(), NativeCategories)]

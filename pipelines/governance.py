@@ -109,7 +109,7 @@ def model_card(cfg: ProjectConfig, version: str, record: dict[str, Any], report:
                trained: dict[str, Any]) -> str:
     cis = report.get("metric_cis", {})
     m = report["models"]["challenger"]["metrics"]
-    rows = [f"| {k} | {m.get(k, float('nan')):.4f} | [{c['ci_low']:.4f}, {c['ci_high']:.4f}] |" for k, c in cis.items()]
+    rows = [f"| {k} | {m.get(k, float('nan')):,.4f} | [{c['ci_low']:,.4f}, {c['ci_high']:,.4f}] |" for k, c in cis.items()]
     slices = [f"| {s['slice']} | {s['n']} | {s.get(cfg.primary_metric, float('nan')):.4f} | {'yes' if s['judged'] else 'no (too small)'} |"
               for s in report["models"]["challenger"]["slices"]]
     fair = [f"- {f['feature']}: disparate impact {f['disparate_impact']:.3f}; selection rates "
@@ -120,14 +120,15 @@ def model_card(cfg: ProjectConfig, version: str, record: dict[str, Any], report:
         "",
         "## Intended use",
         cfg.description or "(no description in the project config)",
-        f"Binary classification of `{cfg.target}` (positive = {cfg.positive_label}); label at threshold "
-        f"{trained['threshold']:.2f} (chosen to maximise {cfg.threshold.metric} on out-of-fold predictions).",
+        (f"Regression of `{cfg.target}`." if cfg.regression else
+         f"Binary classification of `{cfg.target}` (positive = {cfg.positive_label}); label at threshold "
+         f"{trained['threshold']:.2f} (chosen by the `{cfg.threshold.strategy}` rule on out-of-fold predictions)."),
         "",
         "## Training data",
         f"- window: {extracted['window_start']} .. {extracted['window_end']} (as of {extracted['as_of']}), "
         f"{extracted['rows']} rows from {extracted['partitions']} daily partitions",
         f"- data hash: `{extracted['data_hash']}`; split: {extracted['train_rows']} train / {extracted['test_rows']} test "
-        f"(seed {cfg.split.seed}, stratified={cfg.split.stratify})",
+        f"({cfg.split.strategy} split, seed {cfg.split.seed})",
         f"- features: {', '.join(cfg.features)}; engineered: {', '.join(s.transformer for s in cfg.feature_engineering) or 'none'}",
         "",
         "## How it was chosen",
@@ -251,10 +252,10 @@ def compare(cfg: ProjectConfig, lake: Lake, a: str = "champion", b: str = "chall
     if not test_uri:
         raise GovernanceError(f"v{vb.version} has no test snapshot tag (mlops.test_uri)")
     test = lake.get_parquet(lake.key_of(test_uri))
-    y = test[cfg.target].astype(int).to_numpy()
+    y = test[cfg.target].to_numpy(dtype=float) if cfg.regression else test[cfg.target].astype(int).to_numpy()
     ma, mb = tracking.load_model(f"models:/{cfg.name}/{va.version}"), tracking.load_model(f"models:/{cfg.name}/{vb.version}")
-    ta, tb = float(va.tags.get("mlops.threshold", 0.5)), float(vb.tags.get("mlops.threshold", 0.5))
-    pa, pb = score(ma, test[cfg.features]), score(mb, test[cfg.features])
+    ta, tb = tracking.threshold_of(va.tags), tracking.threshold_of(vb.tags)
+    pa, pb = score(ma, test[cfg.input_columns], cfg.regression), score(mb, test[cfg.input_columns], cfg.regression)
     sa = {s["slice"]: s for s in slice_metrics(cfg, test, y, pa, ta)}
     sb = {s["slice"]: s for s in slice_metrics(cfg, test, y, pb, tb)}
     rows = []
@@ -262,7 +263,7 @@ def compare(cfg: ProjectConfig, lake: Lake, a: str = "champion", b: str = "chall
         r = {"slice": name, "n": int(mask.sum()), "judged": sb[name]["judged"]}
         for metric in (cfg.primary_metric, "f1", "accuracy"):
             r[f"a_{metric}"], r[f"b_{metric}"] = sa[name].get(metric), sb[name].get(metric)
-        if r["judged"] and len(np.unique(y[mask])) == 2:
+        if r["judged"] and (cfg.regression or len(np.unique(y[mask])) == 2):
             ci = paired_bootstrap_delta(cfg.primary_metric, y[mask], pb[mask], pa[mask], threshold_a=tb, threshold_b=ta,
                                         n_resamples=resamples, seed=cfg.split.seed)
             r.update({"delta": ci["delta"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"]})

@@ -119,6 +119,8 @@ def record_model(cfg: ProjectConfig) -> type[BaseModel]:
                 info = Field(ge=c.get("ge"), le=c.get("le"), description=f"numeric feature {col}")
             typ = float
         fields[col] = (typ if required else typ | None, info if required else Field(None, **_kw(info)))
+    for col in cfg.input_columns[len(cfg.features):]:  # raw inputs only feature engineering reads (e.g. a date)
+        fields[col] = (str, Field(description=f"raw input {col} (used by feature engineering)", max_length=64))
     return create_model(f"{cfg.name.title()}Record", __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload]
 
 
@@ -160,7 +162,7 @@ class BatchPrediction(BaseModel):
 class ModelSlot:
     version: str
     model: Any
-    threshold: float
+    threshold: float | None
     tags: dict[str, str]
     run_id: str
     loaded_at: str
@@ -257,7 +259,7 @@ class Service:
             return "unchanged"
         try:
             model = tracking.load_model(f"models:/{project}/{champ.version}")
-            slot = ModelSlot(champ.version, model, float(champ.tags.get("mlops.threshold", 0.5)), champ.tags, champ.run_id,
+            slot = ModelSlot(champ.version, model, tracking.threshold_of(champ.tags), champ.tags, champ.run_id,
                              dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
         except Exception as e:
             self.metrics.reloads.labels(project, "failed").inc()
@@ -283,19 +285,25 @@ class Service:
         if slot is None:
             raise HTTPException(503, f"no model loaded for {project!r} (no champion yet, or it failed to load)")
         cfg = self.configs[project]
-        X = pd.DataFrame.from_records(records, columns=cfg.features)
+        X = pd.DataFrame.from_records(records, columns=cfg.input_columns)
         for col in cfg.numeric_features:
             X[col] = pd.to_numeric(X[col], errors="coerce")
-        proba = slot.model.predict_proba(X)[:, 1]
         out = []
-        for p in proba:
-            self.metrics.predicted.labels(project).observe(float(p))
-            out.append(Prediction(project=project, model_version=slot.version, request_id=request_id, probability=round(float(p), 6),
-                                  label=int(p >= slot.threshold), risk_level=self.risk(float(p)), threshold=slot.threshold))  # type: ignore[arg-type]
+        if cfg.regression:
+            for v in slot.model.predict(X):
+                self.metrics.predicted.labels(project).observe(float(v))
+                out.append(Prediction(project=project, model_version=slot.version, request_id=request_id, prediction=round(float(v), 4)))
+        else:
+            thr = 0.5 if slot.threshold is None else slot.threshold
+            for p in slot.model.predict_proba(X)[:, 1]:
+                self.metrics.predicted.labels(project).observe(float(p))
+                out.append(Prediction(project=project, model_version=slot.version, request_id=request_id, probability=round(float(p), 6),
+                                      label=int(p >= thr), risk_level=self.risk(float(p)), threshold=thr))  # type: ignore[arg-type]
         now = dt.datetime.now(dt.timezone.utc).isoformat()
         assert self.predictions is not None
         self.predictions.append(project, [{"timestamp": now, "request_id": request_id, "model_version": slot.version,
-                                           "inputs": json.dumps(r, default=str), "probability": o.probability, "label": o.label}
+                                           "inputs": json.dumps(r, default=str), "probability": o.probability, "label": o.label,
+                                           "prediction": o.prediction}
                                           for r, o in zip(records, out)])
         return slot, out
 

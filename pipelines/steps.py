@@ -97,7 +97,7 @@ def step_train(ctx: RunContext, extracted: dict[str, Any], validation: dict[str,
         log.info("reusing MLflow run %s for %s: same data hash and settings (fingerprint %s); not retraining",
                  found.run_id, ctx.run_key, fp)
         return {"run_id": found.run_id, "model_uri": found.model_uri, "reused": True, "experiment_id": info["experiment_id"],
-                "threshold": float(info["tags"]["mlops.threshold"]), "family": info["params"].get("family")}
+                "threshold": tracking.threshold_of(info["tags"]), "family": info["params"].get("family")}
     train_df = lake.get_parquet(_lake_key(lake, extracted["train_uri"]))
     res = train(cfg, train_df, study_name=f"{cfg.name}-{ctx.as_of.isoformat()}", storage=get_settings().optuna_storage,
                 n_trials=ctx.n_trials, timeout_minutes=ctx.timeout_minutes, workers=ctx.optuna_workers)
@@ -105,14 +105,14 @@ def step_train(ctx: RunContext, extracted: dict[str, Any], validation: dict[str,
               "n_trials": ctx.n_trials or cfg.search.n_trials, "cv_folds": cfg.search.cv_folds,
               "training_window_days": ctx.window_days or cfg.training_window_days, "threshold_rule": cfg.threshold.metric,
               "seed": cfg.search.seed}
-    metrics = {"cv_" + cfg.primary_metric: res.cv_score, "threshold": res.threshold,
+    metrics = {"cv_" + cfg.primary_metric: res.cv_score, **({"threshold": res.threshold} if res.threshold is not None else {}),
                "optuna_trials": res.n_trials, "optuna_complete": res.n_complete, "optuna_pruned": res.n_pruned,
                "train_seconds": res.duration_s, "train_rows": len(train_df),
                **{f"oof_{k}": v for k, v in res.oof_metrics.items()}}
     tags = {"dag_id": ctx.dag_id, "airflow_run_id": ctx.run_id, "as_of": ctx.as_of.isoformat(),
             "data_hash": extracted["data_hash"], "window": f"{extracted['window_start']}..{extracted['window_end']}",
             "gx_success": str(validation.get("success")), "gx_result": json.dumps(validation, default=str),
-            "mlops.threshold": str(res.threshold), "mlops.train_uri": extracted["train_uri"],
+            "mlops.threshold": "" if res.threshold is None else str(res.threshold), "mlops.train_uri": extracted["train_uri"],
             "mlops.test_uri": extracted["test_uri"], **ctx.extra_tags}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "training"
@@ -124,7 +124,7 @@ def step_train(ctx: RunContext, extracted: dict[str, Any], validation: dict[str,
             key = run_prefix(cfg.name, ctx.as_of) + "validation/" + name
             if lake.exists(key):
                 (out / f"gx_{name}").write_bytes(lake.get_bytes(key))
-        logged = tracking.log_training(cfg.name, ctx.run_key, fp, res.model, train_df[cfg.features].head(5),
+        logged = tracking.log_training(cfg.name, ctx.run_key, fp, res.model, train_df[cfg.input_columns].head(5),
                                        params, metrics, tags, Path(tmp))
     log.info("logged model %s to MLflow run %s", logged.model_uri, logged.run_id)
     return {"run_id": logged.run_id, "model_uri": logged.model_uri, "reused": False, "threshold": res.threshold, "family": res.family,
@@ -134,7 +134,8 @@ def step_train(ctx: RunContext, extracted: dict[str, Any], validation: dict[str,
 # -------------------------------------------------------------------------------------- evaluate
 def score_against(cfg: ProjectConfig, lake: Lake, extracted: dict[str, Any], trained: dict[str, Any], champ: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Challenger, `champ` (an AliasedVersion or None) and a dummy baseline on the run's test rows."""
-    from sklearn.dummy import DummyClassifier
+    import pandas as pd
+    from sklearn.dummy import DummyClassifier, DummyRegressor
 
     from pipelines import tracking
     from pipelines.evaluate import evaluate
@@ -142,13 +143,21 @@ def score_against(cfg: ProjectConfig, lake: Lake, extracted: dict[str, Any], tra
     train_df = lake.get_parquet(_lake_key(lake, extracted["train_uri"]))
     test_df = lake.get_parquet(_lake_key(lake, extracted["test_uri"]))
     challenger = tracking.load_model(trained["model_uri"])
-    baseline = DummyClassifier(strategy="prior").fit(train_df[cfg.features], train_df[cfg.target].astype(int))
+    X = train_df[cfg.input_columns]
+    baseline = (DummyRegressor(strategy="median").fit(X, train_df[cfg.target].astype(float)) if cfg.regression
+                else DummyClassifier(strategy="prior").fit(X, train_df[cfg.target].astype(int)))
     champion = tracking.load_model(f"models:/{cfg.name}/{champ.version}") if champ is not None else None
     report, scores = evaluate(
         cfg, test_df, challenger, trained["threshold"], baseline,
-        champion=champion, champion_threshold=float(champ.tags.get("mlops.threshold", 0.5)) if champ else 0.5,
+        champion=champion, champion_threshold=tracking.threshold_of(champ.tags) if champ else None,
         champion_version=champ.version if champ else None,
     )
+    if cfg.backtest is not None:
+        from pipelines.evaluate import temporal_backtest
+
+        report["backtest"] = temporal_backtest(cfg, challenger, pd.concat([train_df, test_df], ignore_index=True))
+        log.info("temporal backtest (newest %.0f%% by %s, from %s): %s", 100 * cfg.backtest.fraction, cfg.backtest.time_column,
+                 report["backtest"]["cutoff"], {k: round(v, 4) for k, v in report["backtest"]["metrics"].items()})
     report["champion_run_id"] = champ.run_id if champ else None
     report["champion_train_uri"] = champ.tags.get("mlops.train_uri") if champ else None
     return report, scores
@@ -175,13 +184,16 @@ def step_evaluate(ctx: RunContext, extracted: dict[str, Any], trained: dict[str,
         if model == "challenger":
             for s in body["slices"]:
                 metrics[f"slice/{s['slice']}/n"] = s["n"]
-                metrics.update({f"slice/{s['slice']}/{k}": s[k] for k in ("roc_auc", "pr_auc", "f1", "accuracy", "recall") if k in s})
+                metrics.update({f"slice/{s['slice']}/{k}": s[k] for k in ("roc_auc", "pr_auc", "f1", "accuracy", "recall", "rmse", "mae",
+                                                                         "mape") if k in s})
     for k, c in report.get("metric_cis", {}).items():
         metrics[f"ci/test_{k}/low"], metrics[f"ci/test_{k}/high"] = c["ci_low"], c["ci_high"]
     for f in report["fairness"]:
         metrics[f"fairness/{f['feature']}/disparate_impact"] = f["disparate_impact"]
     if "bootstrap" in report:
         metrics.update({f"delta_vs_champion/{k}": report["bootstrap"][k] for k in ("delta", "ci_low", "ci_high")})
+    if "backtest" in report:
+        metrics.update({f"backtest/test_{k}": v for k, v in report["backtest"]["metrics"].items()})
     table = slice_table(report, cfg.primary_metric)
     with tempfile.TemporaryDirectory() as tmp:
         plots = evaluation_plots(scores, report["thresholds"], Path(tmp))
@@ -211,7 +223,7 @@ def step_register(ctx: RunContext, extracted: dict[str, Any], trained: dict[str,
     report = lake.get_json(_lake_key(lake, evaluated["evaluation_uri"]))
     version, reused = tracking.register_version(cfg.name, trained["run_id"], trained["model_uri"], {
         "as_of": ctx.as_of.isoformat(), "data_hash": extracted["data_hash"], "mlops.run_key": ctx.run_key,
-        "mlops.threshold": str(trained["threshold"]), "mlops.train_uri": extracted["train_uri"],
+        "mlops.threshold": "" if trained["threshold"] is None else str(trained["threshold"]), "mlops.train_uri": extracted["train_uri"],
         "mlops.test_uri": extracted["test_uri"], "family": str(trained.get("family")),
         "window": f"{extracted['window_start']}..{extracted['window_end']}",
     })

@@ -272,5 +272,11 @@ def run_info(run_id: str) -> dict[str, Any]:
             "experiment_id": str(r.info.experiment_id)}
 
 
+def threshold_of(tags: dict[str, str]) -> float | None:
+    """The decision threshold recorded on a run or version (None: regression, or not recorded)."""
+    v = tags.get("mlops.threshold")
+    return float(v) if v not in (None, "", "None") else None
+
+
 def dumps(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, default=str)

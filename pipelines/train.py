@@ -21,12 +21,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pipelines.config import LOWER_IS_BETTER, CategoricalParam, FloatParam, IntParam, ProjectConfig
-from pipelines.evaluate import classification_metrics, threshold_metric
+from pipelines.evaluate import cost_metrics, model_metrics, threshold_metric
 from pipelines.features import build_transformer
 
 log = logging.getLogger(__name__)
@@ -36,44 +36,54 @@ def n_jobs() -> int:
     return int(os.environ.get("MLOPS_N_JOBS", "2"))
 
 
-def build_estimator(family: str, params: dict[str, Any], seed: int) -> BaseEstimator:
-    if family == "logistic_regression":
+def build_estimator(family: str, params: dict[str, Any], seed: int, regression: bool = False) -> BaseEstimator:
+    if family == "logistic_regression" and not regression:
         from sklearn.linear_model import LogisticRegression
 
         return LogisticRegression(max_iter=3000, random_state=seed, **params)
+    if family == "ridge" and regression:
+        from sklearn.linear_model import Ridge
+
+        return Ridge(**params)
     if family == "random_forest":
-        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-        return RandomForestClassifier(random_state=seed, n_jobs=n_jobs(), **params)
+        return (RandomForestRegressor if regression else RandomForestClassifier)(random_state=seed, n_jobs=n_jobs(), **params)
     if family == "gradient_boosting":
-        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-        return HistGradientBoostingClassifier(random_state=seed, **params)
+        return (HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier)(random_state=seed, **params)
     if family == "lightgbm":
-        from lightgbm import LGBMClassifier
+        from lightgbm import LGBMClassifier, LGBMRegressor
 
-        return LGBMClassifier(random_state=seed, n_jobs=n_jobs(), verbose=-1, subsample_freq=1, **params)
-    raise ValueError(f"unknown model family {family!r}")
+        return (LGBMRegressor if regression else LGBMClassifier)(random_state=seed, n_jobs=n_jobs(), verbose=-1, subsample_freq=1, **params)
+    raise ValueError(f"model family {family!r} does not fit a {'regression' if regression else 'classification'} task")
 
 
 def build_pipeline(cfg: ProjectConfig, family: str, params: dict[str, Any], seed: int) -> Pipeline:
-    """Feature engineering -> imputation + scaling / one-hot -> model, as one Pipeline."""
+    """Feature engineering -> preprocessing -> model, as one Pipeline. Preprocessing is imputation +
+    scaling / one-hot, or (categorical_encoding: native) typed columns for LightGBM's own handling."""
+    from pipelines.features import NativeCategories
+
     fe = [build_transformer(s) for s in cfg.feature_engineering]
-    derived = [c for t in fe for c in t.output_columns]  # type: ignore[attr-defined]
-    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
-    categorical = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ]
-    )
-    pre = ColumnTransformer(
-        [("num", numeric, [*cfg.numeric_features, *derived]), ("cat", categorical, list(cfg.categorical_features))],
-        remainder="drop",
-        verbose_feature_names_out=False,
-    )
+    derived_num = [c for t in fe if getattr(t, "output_kind", "numeric") == "numeric" for c in t.output_columns]  # type: ignore[attr-defined]
+    derived_cat = [c for t in fe if getattr(t, "output_kind", "numeric") == "categorical" for c in t.output_columns]  # type: ignore[attr-defined]
+    num_cols, cat_cols = [*cfg.numeric_features, *derived_num], [*cfg.categorical_features, *derived_cat]
+    pre: Any
+    if cfg.categorical_encoding == "native":
+        pre = NativeCategories(numeric=num_cols, categorical=cat_cols)
+    else:
+        numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+        categorical = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]
+        )
+        pre = ColumnTransformer([("num", numeric, num_cols), ("cat", categorical, cat_cols)], remainder="drop",
+                                verbose_feature_names_out=False)
     steps: list[tuple[str, Any]] = [(f"fe_{i}_{s.transformer}", t) for i, (s, t) in enumerate(zip(cfg.feature_engineering, fe))]
-    steps += [("preprocess", pre), ("model", build_estimator(family, params, seed))]
+    steps += [("preprocess", pre), ("model", build_estimator(family, params, seed, cfg.regression))]
     return Pipeline(steps)
 
 
@@ -102,7 +112,7 @@ class TrainResult:
     family: str
     params: dict[str, Any]
     cv_score: float
-    threshold: float
+    threshold: float | None
     oof_metrics: dict[str, float]
     study_name: str
     n_trials: int
@@ -128,26 +138,43 @@ class TrainResult:
 
 
 def _xy(cfg: ProjectConfig, df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    missing = [c for c in [*cfg.features, cfg.target] if c not in df.columns]
+    missing = [c for c in [*cfg.input_columns, cfg.target] if c not in df.columns]
     if missing:
         raise ValueError(f"training data lacks column(s) {missing}")
-    return df[cfg.features], df[cfg.target].astype(int).to_numpy()
+    y = df[cfg.target].to_numpy(dtype=float) if cfg.regression else df[cfg.target].astype(int).to_numpy()
+    return df[cfg.input_columns], y
 
 
-def oof_predictions(pipe: Pipeline, X: pd.DataFrame, y: np.ndarray, folds: StratifiedKFold) -> np.ndarray:
+def folds_for(cfg: ProjectConfig) -> KFold | StratifiedKFold:
+    cls = KFold if cfg.regression else StratifiedKFold
+    return cls(n_splits=cfg.search.cv_folds, shuffle=True, random_state=cfg.search.seed)
+
+
+def predict(model: Any, X: pd.DataFrame, regression: bool) -> np.ndarray:
+    return np.asarray(model.predict(X), dtype=float) if regression else model.predict_proba(X)[:, 1]
+
+
+def oof_predictions(pipe: Pipeline, X: pd.DataFrame, y: np.ndarray, folds: Any, regression: bool = False) -> np.ndarray:
     oof = np.zeros(len(y))
     for tr, va in folds.split(X, y):
         m = clone(pipe).fit(X.iloc[tr], y[tr])
-        oof[va] = m.predict_proba(X.iloc[va])[:, 1]
+        oof[va] = predict(m, X.iloc[va], regression)
     return oof
 
 
-def choose_threshold(cfg: ProjectConfig, y: np.ndarray, proba: np.ndarray) -> float:
+def choose_threshold(cfg: ProjectConfig, y: np.ndarray, proba: np.ndarray) -> float | None:
+    """On out-of-fold predictions: maximise a metric, or (cost) the expected net benefit; None for regression."""
+    if cfg.regression:
+        return None
     if cfg.threshold.strategy == "fixed":
         assert cfg.threshold.value is not None
         return float(cfg.threshold.value)
-    grid = np.round(np.linspace(0.05, 0.95, 91), 2)
-    scores = [threshold_metric(cfg.threshold.metric, y, proba, t) for t in grid]
+    grid = np.round(np.linspace(0.02, 0.98, 97), 2)
+    if cfg.threshold.strategy == "cost":
+        assert cfg.threshold.cost is not None
+        scores = [cost_metrics(y, proba, t, cfg.threshold.cost)["net_benefit"] for t in grid]
+    else:
+        scores = [threshold_metric(cfg.threshold.metric, y, proba, t) for t in grid]
     return float(grid[int(np.argmax(scores))])
 
 
@@ -173,7 +200,7 @@ def create_study(cfg: ProjectConfig, study_name: str, storage: str | None, fresh
 
 def make_objective(cfg: ProjectConfig, X: pd.DataFrame, y: np.ndarray, worker: int = 0) -> Any:
     """The Optuna objective: mean CV score of the primary metric, reported per fold for pruning."""
-    folds = StratifiedKFold(n_splits=cfg.search.cv_folds, shuffle=True, random_state=cfg.search.seed)
+    folds = folds_for(cfg)
     families = list(cfg.search.families)
     primary = cfg.primary_metric
 
@@ -185,8 +212,8 @@ def make_objective(cfg: ProjectConfig, X: pd.DataFrame, y: np.ndarray, worker: i
         scores: list[float] = []
         for step, (tr, va) in enumerate(folds.split(X, y)):
             m = clone(pipe).fit(X.iloc[tr], y[tr])
-            p = m.predict_proba(X.iloc[va])[:, 1]
-            scores.append(classification_metrics(y[va], p, 0.5, (primary,))[primary])
+            p = predict(m, X.iloc[va], cfg.regression)
+            scores.append(model_metrics(cfg, y[va], p, 0.5, (primary,))[primary])
             trial.report(float(np.mean(scores)), step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
@@ -244,11 +271,11 @@ def train(
             f"optuna_workers={workers} needs a shared RDB study storage (e.g. Postgres); {storage or 'in-memory'} "
             "must not be shared by parallel workers: set OPTUNA_STORAGE=postgresql+psycopg2://... or use 1 worker"
         )
-    folds = StratifiedKFold(n_splits=cfg.search.cv_folds, shuffle=True, random_state=cfg.search.seed)
+    folds = folds_for(cfg)
     primary = cfg.primary_metric
     log.info(
-        "training %s on %d rows (%.1f%% positive): %d trials max, %.0f s budget, %d-fold CV, %d worker(s), families %s, metric %s",
-        cfg.name, len(y), 100 * y.mean(), n_trials, timeout_s, cfg.search.cv_folds, workers, list(cfg.search.families), primary,
+        "training %s on %d rows (%s): %d trials max, %.0f s budget, %d-fold CV, %d worker(s), families %s, metric %s",
+        cfg.name, len(y), f"mean {y.mean():,.1f}" if cfg.regression else f"{100 * y.mean():.1f}% positive", n_trials, timeout_s, cfg.search.cv_folds, workers, list(cfg.search.families), primary,
     )
     started = time.monotonic()
 
@@ -292,17 +319,18 @@ def train(
         raise RuntimeError(f"study {study_name}: no trial completed within {timeout_s:.0f}s ({len(study.trials)} started)")
     family, params = unpack(study.best_trial.params)
     best = build_pipeline(cfg, family, params, cfg.search.seed)
-    oof = oof_predictions(best, X, y, folds)
+    oof = oof_predictions(best, X, y, folds, cfg.regression)
     threshold = choose_threshold(cfg, y, oof)
-    oof_metrics = classification_metrics(y, oof, threshold)
+    oof_metrics = model_metrics(cfg, y, oof, threshold)
     model = best.fit(X, y)
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
     duration = time.monotonic() - started
-    log.info(
-        "best trial #%d: %s %s; CV %s=%.4f; threshold %.2f (max OOF %s: %.4f); %d complete, %d pruned, %.0fs",
-        study.best_trial.number, family, params, primary, study.best_value, threshold, cfg.threshold.metric,
-        threshold_metric(cfg.threshold.metric, y, oof, threshold), len(complete), pruned, duration,
-    )
+    rule = ("no threshold (regression)" if threshold is None else
+            f"threshold {threshold:.2f} (" + (f"max OOF net benefit {oof_metrics['net_benefit']:,.0f}, ROI {oof_metrics['roi']:.2f})"
+                                             if cfg.threshold.strategy == "cost" else
+                                             f"max OOF {cfg.threshold.metric}: {threshold_metric(cfg.threshold.metric, y, oof, threshold):.4f})"))
+    log.info("best trial #%d: %s %s; CV %s=%.4f; %s; %d complete, %d pruned, %.0fs",
+             study.best_trial.number, family, params, primary, study.best_value, rule, len(complete), pruned, duration)
     return TrainResult(
         model=model,
         family=family,

@@ -21,6 +21,7 @@ def test_metrics_match_sklearn():
 
 
 def test_slices_include_overall_bands_and_min_size(cfg):
+    cfg = cfg.model_copy(update={"slices": cfg.slices.model_copy(update={"min_size": 50, "min_positives": 10})})
     df = pd.DataFrame({"Geography": ["France"] * 60 + ["Spain"] * 10, "Gender": ["Male"] * 70, "Age": [25] * 35 + [45] * 35})
     masks = slice_masks(cfg, df)
     assert masks["overall"].all() and masks["Age=[18,30)"].sum() == 35 and masks["Age=[40,50)"].sum() == 35

@@ -58,3 +58,12 @@ def test_missing_column_is_named(cfg, data):
 def test_parallel_workers_refuse_sqlite(cfg, data, tmp_path):
     with pytest.raises(ValueError, match="optuna_workers=2 needs a shared RDB"):
         train(cfg, data, study_name="p", storage=f"sqlite:///{tmp_path / 'o.db'}", n_trials=2, workers=2)
+
+
+def test_ratio_feature_never_yields_infinity():
+    import pandas as pd
+
+    from pipelines.features import RatioFeature
+
+    out = RatioFeature("r", "a", "b").fit_transform(pd.DataFrame({"a": [1e300, 1.0, 2.0], "b": [1e-300, 0.0, 4.0]}))
+    assert out["r"].isna().tolist() == [True, True, False] and out["r"].iloc[2] == 0.5
