@@ -21,7 +21,7 @@ export AIRFLOW__API__HOST ?= 127.0.0.1
 export PYTHONPATH := $(ROOT)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo demo-drift serve bench-serving test test-unit test-dags test-integration up up-stack down-stack lock clean
+.PHONY: install demo demo-drift serve bench-serving bench-quality test test-unit test-dags test-integration up up-stack down-stack lock clean
 
 install: $(VENV)/.installed
 
@@ -35,21 +35,26 @@ $(VENV)/.installed: requirements.txt
 lock:
 	$(BIN)/uv pip compile requirements.in -o requirements.txt --python-version 3.11
 
-# Feed 60 days, run the DAG through Airflow for two as-of dates (the second faces a champion), show status.
+# Feed 60 days per project, run each training DAG through Airflow (`airflow dags test`): bankchurn for
+# two dates (the second faces a champion), the other three once; then print champions/challengers.
+PROJECTS ?= bankchurn telecom carvision loanrisk
 demo: install
 	@mkdir -p $(AIRFLOW_HOME)
-	@if [ -d "$(MLOPS_HOME)/lake/raw/bankchurn/dt=$(DEMO_START)" ]; then echo "lake already fed (rm -rf .local to start over)"; \
-	else $(BIN)/python -m pipelines feed bankchurn --start $(DEMO_START) --end $(DEMO_END); fi
 	$(BIN)/airflow db migrate > $(STATE)/airflow-migrate.log 2>&1 || (tail -20 $(STATE)/airflow-migrate.log; exit 1)
-	@for d in $(DEMO_DATES); do \
-	  echo "== airflow dags test bankchurn_training $$d (n_trials=$(N_TRIALS); log: $(STATE)/dags-test-$$d.log)"; \
-	  $(BIN)/airflow dags test bankchurn_training $$d -c '{"n_trials": $(N_TRIALS)}' > $(STATE)/dags-test-$$d.log 2>&1 \
-	    || { grep -E "ERROR|Error|failed" $(STATE)/dags-test-$$d.log | tail -20; exit 1; }; \
-	  grep -E "\[pipelines\.(extract|validate|evaluate|steps)\]|best trial" $(STATE)/dags-test-$$d.log | grep -v "logged model" \
-	    | sed -E 's/^.*\[(info|warning|error) *\] //; s/ +\[pipelines[^]]*\].*$$//' | cut -c1-240; \
+	@for p in $(PROJECTS); do \
+	  if [ -d "$(MLOPS_HOME)/lake/raw/$$p/dt=$(DEMO_START)" ]; then echo "$$p: lake already fed (rm -rf .local to start over)"; \
+	  else $(BIN)/python -m pipelines feed $$p --start $(DEMO_START) --end $(DEMO_END) || exit 1; fi; \
+	  dates="$(lastword $(DEMO_DATES))"; [ "$$p" = bankchurn ] && dates="$(DEMO_DATES)"; \
+	  for d in $$dates; do \
+	    echo "== airflow dags test $${p}_training $$d (n_trials=$(N_TRIALS); log: $(STATE)/dags-test-$$p-$$d.log)"; \
+	    $(BIN)/airflow dags test $${p}_training $$d -c '{"n_trials": $(N_TRIALS)}' > $(STATE)/dags-test-$$p-$$d.log 2>&1 \
+	      || { grep -E "ERROR|Error|failed" $(STATE)/dags-test-$$p-$$d.log | tail -20; exit 1; }; \
+	    grep -E "\[pipelines\.(extract|validate|evaluate|steps)\]|best trial" $(STATE)/dags-test-$$p-$$d.log | grep -v "logged model" \
+	      | sed -E 's/^.*\[(info|warning|error) *\] //; s/ +\[pipelines[^]]*\].*$$//' | cut -c1-240; \
+	  done; \
 	done
-	@echo; $(BIN)/python -m pipelines status bankchurn
-	@echo; echo "Open the UIs:  make up   (Airflow http://127.0.0.1:8080 , MLflow http://127.0.0.1:5000)"
+	@for p in $(PROJECTS); do echo; $(BIN)/python -m pipelines status $$p; done
+	@echo; echo "Open the UIs:  make up   (Airflow http://127.0.0.1:8080 , MLflow http://127.0.0.1:5000);  serve the champions: make serve"
 
 test: install
 	$(BIN)/python -m pytest
@@ -77,6 +82,9 @@ clean:
 # Prediction service on 127.0.0.1:8000 for every project's champion (after make demo).
 serve: install
 	$(BIN)/python -m pipelines serve --host 127.0.0.1 --port 8000
+
+bench-quality: install
+	$(BIN)/python benchmarks/bench_quality.py
 
 bench-serving: install
 	$(BIN)/python benchmarks/bench_serving.py

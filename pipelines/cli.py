@@ -55,6 +55,13 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def _status_metrics(cfg: Any) -> tuple[str, ...]:
+    if cfg.regression:
+        return ("rmse", "mae", "r2", "mape")
+    extra = ("net_benefit", "roi") if cfg.threshold.cost is not None else ()
+    return (cfg.primary_metric, "pr_auc", "f1", "accuracy", *extra)
+
+
 def status_rows(project: str) -> list[dict[str, Any]]:
     from pipelines import tracking
     from pipelines.config import load_project
@@ -71,7 +78,7 @@ def status_rows(project: str) -> list[dict[str, Any]]:
             "alias": alias, "version": v.version, "as_of": v.tags.get("as_of"), "decision": v.tags.get("decision"),
             "reason": v.tags.get("decision_reason"), "family": v.tags.get("family"),
             "threshold": v.tags.get("mlops.threshold"),
-            **{k: m.get(f"test_{k}") for k in (cfg.primary_metric, "pr_auc", "f1", "accuracy")},
+            **{k: m.get(f"test_{k}") for k in _status_metrics(cfg)},
         })
     return rows
 
@@ -86,8 +93,11 @@ def cmd_status(a: argparse.Namespace) -> int:
         if r["version"] is None:
             print(f"  {r['alias']:<10} (not set)")
             continue
-        metrics = " ".join(f"{k}={r[k]:.4f}" for k in ("roc_auc", "pr_auc", "f1", "accuracy") if isinstance(r.get(k), float))
-        print(f"  {r['alias']:<10} v{r['version']:<4} as_of={r['as_of']} {r['family']} thr={r['threshold']} {metrics}")
+        metrics = " ".join(f"{k}={r[k]:,.4f}" if abs(r[k]) < 100 else f"{k}={r[k]:,.0f}"
+                           for k in ("roc_auc", "pr_auc", "f1", "accuracy", "net_benefit", "roi", "rmse", "mae", "r2", "mape")
+                           if isinstance(r.get(k), float))
+        thr = f" thr={r['threshold']}" if r["threshold"] else ""
+        print(f"  {r['alias']:<10} v{r['version']:<4} as_of={r['as_of']} {r['family']}{thr} {metrics}")
         print(f"  {'':<10} decision={r['decision']}: {r['reason']}")
     return 0
 

@@ -163,8 +163,139 @@ def generate_telecom(day: dt.date, n: int, rng: np.random.Generator, drifted: bo
                          "mb_used": x[:, 3].round(2), "is_ultra": y})
 
 
+# ----------------------------------------------------------------------------- carvision generator
+# Used-car listings (schema of the public vehicles_us listings: 51k rows, May 2018 - Apr 2019). No
+# copy of that file is here, so the generator encodes its shape: brand from model, depreciation
+# with age and mileage, condition effects, a heavy right tail of prices plus junk listings (e.g.
+# $1) that the cleaning filters remove, and missing values where the public data has them.
+_CAR_MODELS = [  # model, type, base price (new), typical cylinders
+    ("ford f-150", "truck", 34000, 8), ("chevrolet silverado 1500", "truck", 35000, 8), ("ram 1500", "pickup", 36000, 8),
+    ("toyota tacoma", "pickup", 30000, 6), ("gmc sierra 1500", "truck", 38000, 8), ("toyota camry", "sedan", 25000, 4),
+    ("honda accord", "sedan", 25000, 4), ("nissan altima", "sedan", 23000, 4), ("honda civic", "sedan", 21000, 4),
+    ("hyundai elantra", "sedan", 19000, 4), ("ford explorer", "SUV", 34000, 6), ("jeep wrangler", "SUV", 31000, 6),
+    ("chevrolet equinox", "SUV", 26000, 4), ("toyota rav4", "SUV", 27000, 4), ("bmw x5", "SUV", 58000, 6),
+    ("subaru outback", "wagon", 28000, 4), ("ford mustang", "coupe", 30000, 8), ("kia soul", "hatchback", 18000, 4),
+    ("dodge grand caravan", "minivan", 27000, 6), ("chrysler town & country", "van", 30000, 6),
+]
+_CONDITIONS = np.array(["new", "like new", "excellent", "good", "fair", "salvage"])
+_COND_FACTOR = {"new": 1.12, "like new": 1.05, "excellent": 1.0, "good": 0.86, "fair": 0.6, "salvage": 0.35}
+_COLORS = np.array(["white", "black", "silver", "grey", "blue", "red", "green", "brown", "custom", "yellow", "orange", "purple"])
+
+
+def generate_carvision(day: dt.date, n: int, rng: np.random.Generator, drifted: bool) -> pd.DataFrame:
+    """One day of listings. `drifted`: older cars, more trucks, prices up 10% (a hot used-car market)."""
+    idx = rng.integers(0, len(_CAR_MODELS), n)
+    if drifted:
+        trucks = [i for i, m in enumerate(_CAR_MODELS) if m[1] in ("truck", "pickup")]
+        swap = rng.random(n) < 0.25
+        idx[swap] = rng.choice(trucks, swap.sum())
+    model = np.array([_CAR_MODELS[i][0] for i in idx], dtype=object)
+    ctype = np.array([_CAR_MODELS[i][1] for i in idx], dtype=object)
+    base = np.array([_CAR_MODELS[i][2] for i in idx], dtype=float)
+    cyl = np.array([_CAR_MODELS[i][3] for i in idx], dtype=float)
+    age = np.clip(rng.gamma(2.2, 3.4, n) + (2.0 if drifted else 0.0), 0, 35)
+    model_year = np.clip(np.round(day.year - age), 1960, day.year).astype(float)
+    age = day.year - model_year + rng.random(n) * 0.9
+    odometer = np.round(np.clip(age * 12000 * rng.lognormal(0, 0.35, n) + rng.normal(0, 3000, n), 0, 990000))
+    cond_p = np.where(age[:, None] < 2, [0.08, 0.35, 0.45, 0.11, 0.01, 0.0], np.where(age[:, None] < 8, [0.0, 0.1, 0.55, 0.32, 0.025, 0.005],
+                      [0.0, 0.04, 0.38, 0.5, 0.07, 0.01]))
+    condition = np.array([rng.choice(_CONDITIONS, p=p / p.sum()) for p in cond_p], dtype=object)
+    fuel = rng.choice(np.array(["gas", "diesel", "hybrid", "electric", "other"], dtype=object), n, p=[0.915, 0.072, 0.008, 0.001, 0.004])
+    fuel[(ctype != "truck") & (ctype != "pickup") & (fuel == "diesel")] = "gas"
+    transmission = rng.choice(np.array(["automatic", "manual", "other"], dtype=object), n, p=[0.91, 0.055, 0.035])
+    four_wd = np.where(np.isin(ctype, ["truck", "pickup", "SUV", "wagon"]), rng.random(n) < 0.8, rng.random(n) < 0.05)
+    cond_f = np.array([_COND_FACTOR[c] for c in condition])
+    price = (base * 0.86 ** np.clip(age, 0, None) * cond_f * np.exp(-odometer / 350000) * np.where(fuel == "diesel", 1.2, 1.0)
+             * np.where(four_wd, 1.08, 1.0) * rng.lognormal(0, 0.25, n) * (1.1 if drifted else 1.0) * 1.3)
+    price = np.maximum(np.round(price / 50) * 50, 500)
+    junk = rng.random(n) < 0.02  # $1 placeholders and typos, as in real listings
+    price[junk] = rng.choice([1, 10, 100, 999], junk.sum())
+    df = pd.DataFrame({
+        "price": price.astype("int64"),
+        "model_year": np.where(rng.random(n) < 0.07, np.nan, model_year),
+        "model": model,
+        "condition": condition,
+        "cylinders": np.where(rng.random(n) < 0.10, np.nan, cyl),
+        "fuel": fuel,
+        "odometer": np.where(rng.random(n) < 0.15, np.nan, odometer),
+        "transmission": transmission,
+        "type": ctype,
+        "paint_color": np.where(rng.random(n) < 0.18, None, rng.choice(_COLORS, n)).astype(object),
+        "is_4wd": np.where(four_wd, 1.0, np.nan),
+        "date_posted": pd.Timestamp(day).strftime("%Y-%m-%d"),
+        "days_listed": rng.gamma(1.6, 25, n).round().astype("int64"),
+    })
+    return df
+
+
+# ----------------------------------------------------------------------------- loanrisk generator
+# Loan applications (schema of the public MoneyLion loan data). About a third of applications are
+# funded; the rest are withdrawn, rejected or voided (excluded from the target, counted). Among
+# funded loans with a final outcome ~30% go bad; risk rises with APR, first-time borrowers, weekly
+# pay, lead-bought applications and larger amounts relative to income proxies.
+_STATES = np.array(["OH", "IL", "TX", "MO", "IN", "WI", "CA", "NJ", "VA", "UT", "FL", "SC", "TN", "NV", "AL", "MI"], dtype=object)
+_STATE_P = np.array([0.16, 0.11, 0.1, 0.07, 0.07, 0.06, 0.06, 0.05, 0.05, 0.04, 0.05, 0.04, 0.04, 0.03, 0.03, 0.04])
+_STATE_RISK = dict(zip(_STATES, [0.0, 0.1, 0.2, 0.15, 0.0, -0.1, 0.1, -0.05, 0.05, -0.15, 0.2, 0.1, 0.05, 0.25, 0.15, 0.0]))
+_LEADS = np.array(["bvMandatory", "lead", "organic", "prescreen", "rc_returning", "express", "repeat", "instant-offer"], dtype=object)
+_LEAD_P = np.array([0.4, 0.25, 0.1, 0.06, 0.08, 0.04, 0.05, 0.02])
+_LEAD_RISK = dict(zip(_LEADS, [0.3, 0.5, -0.2, -0.1, -0.5, 0.1, -0.6, 0.0]))
+_LEAD_COST = dict(zip(_LEADS, [6, 25, 0, 3, 0, 0, 0, 0]))
+_BAD = np.array(["External Collection", "Internal Collection", "Charged Off", "Charged Off Paid Off", "Settled Bankruptcy"], dtype=object)
+
+
+def generate_loanrisk(day: dt.date, n: int, rng: np.random.Generator, drifted: bool) -> pd.DataFrame:
+    """One day of applications. `drifted`: more lead-bought applications and higher APRs."""
+    lead_p = _LEAD_P.copy()
+    if drifted:
+        lead_p[1] += 0.15
+        lead_p /= lead_p.sum()
+    lead = rng.choice(_LEADS, n, p=lead_p)
+    state = rng.choice(_STATES, n, p=_STATE_P / _STATE_P.sum())
+    freq = rng.choice(np.array(["B", "I", "M", "S", "W"], dtype=object), n, p=[0.45, 0.04, 0.06, 0.12, 0.33])
+    n_paid = np.minimum(rng.poisson(0.6, n), 20)
+    apr = np.clip(rng.normal(550 if not drifted else 590, 110, n) - 40 * n_paid, 0, 705).round(2)
+    amount = np.clip(np.round(rng.lognormal(6.3, 0.45, n) / 25) * 25, 100, 5000)
+    scheduled = (amount * (1 + apr / 100 * rng.uniform(0.3, 0.6, n))).round(2)
+    has_cf = (rng.random(n) < 0.7).astype("int64")
+    funded = rng.random(n) < np.clip(0.35 + 0.05 * n_paid, 0, 0.9)
+    risk = (-0.85 + 0.004 * (apr - 550) - 0.45 * n_paid + np.array([_LEAD_RISK[x] for x in lead])
+            + np.array([_STATE_RISK[x] for x in state]) + np.where(freq == "W", 0.35, np.where(freq == "M", -0.2, 0.0))
+            + 0.35 * np.log(amount / 500) - 0.3 * has_cf)
+    bad = rng.random(n) < 1 / (1 + np.exp(-risk))
+    status = np.where(funded, np.where(bad, rng.choice(_BAD, n, p=[0.45, 0.15, 0.2, 0.1, 0.1]),
+                                       rng.choice(np.array(["Paid Off Loan", "Settlement Paid Off", "New Loan"], dtype=object), n,
+                                                  p=[0.78, 0.07, 0.15])),
+                      rng.choice(np.array(["Withdrawn Application", "Rejected", "Voided New Loan"], dtype=object), n, p=[0.55, 0.35, 0.10]))
+    app = pd.Timestamp(day) + pd.to_timedelta(rng.integers(0, 86400, n), unit="s")
+    orig_date = app + pd.to_timedelta(rng.integers(3600, 3 * 86400, n), unit="s")
+    day_index = (day - _DAY0).days
+    ids = np.array([f"LL-i-{day_index:05d}{i:06d}" for i in range(n)], dtype=object)
+    return pd.DataFrame({
+        "loanId": ids,
+        "anon_ssn": np.array([f"{h:032x}" for h in rng.integers(0, 2**62, n)], dtype=object),
+        "payFrequency": freq,
+        "apr": apr,
+        "applicationDate": app,
+        "originated": funded,
+        "originatedDate": pd.Series(orig_date).where(funded),
+        "nPaidOff": n_paid.astype("float64"),
+        "approved": funded,
+        "isFunded": funded.astype("int64"),
+        "loanStatus": status,
+        "loanAmount": amount,
+        "originallyScheduledPaymentAmount": scheduled,
+        "state": state,
+        "leadType": lead,
+        "leadCost": np.array([_LEAD_COST[x] for x in lead], dtype="int64"),
+        "fpStatus": np.where(funded, rng.choice(np.array(["Checked", "Rejected", "Skipped"], dtype=object), n, p=[0.85, 0.1, 0.05]), None),
+        "clarityFraudId": np.array([f"{h:024x}" for h in rng.integers(0, 2**62, n)], dtype=object),
+        "hasCF": has_cf,
+    })
+
+
 Generator = Callable[[dt.date, int, np.random.Generator, bool], pd.DataFrame]
-GENERATORS: dict[str, Generator] = {"bankchurn": generate_bankchurn, "telecom": generate_telecom}
+GENERATORS: dict[str, Generator] = {"bankchurn": generate_bankchurn, "telecom": generate_telecom, "carvision": generate_carvision,
+                                     "loanrisk": generate_loanrisk}
 
 
 # --------------------------------------------------------------------------- writer

@@ -107,7 +107,7 @@ def record_model(cfg: ProjectConfig) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for col in cfg.features:
         c = cons.get(col, {})
-        required = c.get("required", True)
+        required = c.get("required", False)  # required only where the suite demands non-null values
         if col in cfg.categorical_features:
             typ: Any = Literal[tuple(str(v) for v in c["values"])] if c.get("values") else str  # type: ignore[misc]
             info = Field(description=f"categorical feature {col}")

@@ -152,7 +152,11 @@ def log_training(
         mlflow.log_metrics({metric_key(k): float(v) for k, v in metrics.items()})
         if artifacts_dir is not None:
             mlflow.log_artifacts(str(artifacts_dir))
-        signature = infer_signature(input_example, model.predict(input_example))
+        import warnings
+
+        with warnings.catch_warnings():  # the int-column hint: our schema comes from real training rows
+            warnings.simplefilter("ignore", UserWarning)
+            signature = infer_signature(input_example, model.predict(input_example))
         info = mlflow.sklearn.log_model(
             model,
             name="model",

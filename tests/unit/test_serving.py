@@ -181,3 +181,24 @@ def test_openapi_schemathesis(champion):
                 case.validate_response(response)
 
             check()
+
+
+def test_regression_project_answers_a_prediction(home):
+    from pipelines.config import load_project
+    from pipelines.extract import prepare
+    from pipelines.feed import generate_carvision
+
+    cfg = load_project("carvision")
+    df, _ = prepare(generate_carvision(dt.date(2026, 1, 1), 800, np.random.default_rng(0), False), cfg)
+    model = build_pipeline(cfg, "ridge", {"alpha": 1.0}, 0).fit(df[cfg.input_columns], df[cfg.target])
+    logged = tracking.log_training(cfg.name, "carvision/x", "x", model, df[cfg.input_columns].head(3), {}, {}, {})
+    v, _ = tracking.register_version(cfg.name, logged.run_id, logged.model_uri, {"mlops.threshold": ""})
+    tracking.set_alias(cfg.name, "champion", v)
+    car = {"model_year": 2012, "odometer": 90000, "cylinders": 6, "is_4wd": 1, "model": "ford f-150", "condition": "good",
+           "fuel": "gas", "transmission": "automatic", "type": "truck", "paint_color": None, "date_posted": "2019-01-05"}
+    with TestClient(create_app(_settings(projects=["carvision"]))) as c:
+        r = c.post("/v1/carvision/predict", json=car)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["prediction"] > 0 and body["probability"] is None and body["model_version"] == v
+        assert c.post("/v1/carvision/predict", json={**car, "condition": "mint"}).status_code == 422
