@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -40,7 +39,7 @@ def run(project: str, seed: int) -> dict[str, float]:
 
 
 def main() -> None:
-    lines = [f"# Model quality on the real public data\n",
+    lines = ["# Model quality on the real public data\n",
              f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `make bench-quality` ({Path(__file__).name}): the pipeline's",
              "own `train` (Optuna over the project's families, default `n_trials` and CV folds, threshold rule from the",
              "project YAML) and metrics, on the real CSVs in ../shared/data. Stratified 80/20 holdouts.\n"]

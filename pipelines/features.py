@@ -17,7 +17,34 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from pipelines.config import FeatureStep
 
 
-class RatioFeature(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+class _AddsColumn(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """Base of the registered transformers: stateless, adds the one column `name` to a DataFrame."""
+
+    name: str
+    output_kind = "numeric"  # or "categorical": tells preprocessing how to encode the new column
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> _AddsColumn:
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        out = X.copy()
+        out[self.name] = self.compute(out)
+        return out
+
+    def compute(self, X: pd.DataFrame) -> pd.Series:
+        raise NotImplementedError
+
+    @property
+    def output_columns(self) -> list[str]:
+        return [self.name]
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        names = input_features if input_features is not None else self.feature_names_in_
+        return np.asarray([*names, self.name], dtype=object)
+
+
+class RatioFeature(_AddsColumn):
     """`name = numerator / denominator`; a zero or missing denominator, or an overflow, gives NaN (imputed later)."""
 
     def __init__(self, name: str = "ratio", numerator: str = "", denominator: str = ""):
@@ -25,83 +52,39 @@ class RatioFeature(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         self.numerator = numerator
         self.denominator = denominator
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> RatioFeature:
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        out = X.copy()
-        den = pd.to_numeric(out[self.denominator], errors="coerce").replace(0, np.nan)
-        ratio = pd.to_numeric(out[self.numerator], errors="coerce") / den
-        out[self.name] = ratio.replace([np.inf, -np.inf], np.nan)  # a tiny denominator must not overflow
-        return out
-
-    @property
-    def output_columns(self) -> list[str]:
-        return [self.name]
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        names = input_features if input_features is not None else self.feature_names_in_
-        return np.asarray([*names, self.name], dtype=object)
+    def compute(self, X: pd.DataFrame) -> pd.Series:
+        den = pd.to_numeric(X[self.denominator], errors="coerce").replace(0, np.nan)
+        ratio = pd.to_numeric(X[self.numerator], errors="coerce") / den
+        return ratio.replace([np.inf, -np.inf], np.nan)  # a tiny denominator must not overflow
 
 
-class IsZeroFlag(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+class IsZeroFlag(_AddsColumn):
     """`name = 1 if column == 0 else 0` (e.g. customers with an empty balance behave differently)."""
 
     def __init__(self, name: str = "is_zero", column: str = ""):
         self.name = name
         self.column = column
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> IsZeroFlag:
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        out = X.copy()
-        out[self.name] = (pd.to_numeric(out[self.column], errors="coerce") == 0).astype("float64")
-        return out
-
-    @property
-    def output_columns(self) -> list[str]:
-        return [self.name]
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        names = input_features if input_features is not None else self.feature_names_in_
-        return np.asarray([*names, self.name], dtype=object)
+    def compute(self, X: pd.DataFrame) -> pd.Series:
+        return (pd.to_numeric(X[self.column], errors="coerce") == 0).astype("float64")
 
 
-class VehicleAge(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+class VehicleAge(_AddsColumn):
     """`name` = years between `year_column` and the listing date `date_column` (not today's date,
     so a model scores old and new listings the same way)."""
-
-    output_kind = "numeric"
 
     def __init__(self, name: str = "vehicle_age", date_column: str = "date_posted", year_column: str = "model_year"):
         self.name = name
         self.date_column = date_column
         self.year_column = year_column
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> VehicleAge:
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        out = X.copy()
-        posted = pd.to_datetime(out[self.date_column], errors="coerce")
+    def compute(self, X: pd.DataFrame) -> pd.Series:
+        posted = pd.to_datetime(X[self.date_column], errors="coerce")
         years = posted.dt.year + (posted.dt.dayofyear - 1) / 365.25
-        out[self.name] = (years - pd.to_numeric(out[self.year_column], errors="coerce")).clip(lower=0)
-        return out
-
-    @property
-    def output_columns(self) -> list[str]:
-        return [self.name]
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        names = input_features if input_features is not None else self.feature_names_in_
-        return np.asarray([*names, self.name], dtype=object)
+        return (years - pd.to_numeric(X[self.year_column], errors="coerce")).clip(lower=0)
 
 
-class BrandFromModel(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+class BrandFromModel(_AddsColumn):
     """`name` = the make, i.e. the first word of the model name ("ford f-150" -> "ford"): a categorical."""
 
     output_kind = "categorical"
@@ -110,23 +93,9 @@ class BrandFromModel(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         self.name = name
         self.column = column
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> BrandFromModel:
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        out = X.copy()
-        out[self.name] = out[self.column].astype("string").str.strip().str.lower().str.split().str[0].astype(object)
-        out[self.name] = out[self.name].where(out[self.name].notna(), None)
-        return out
-
-    @property
-    def output_columns(self) -> list[str]:
-        return [self.name]
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        names = input_features if input_features is not None else self.feature_names_in_
-        return np.asarray([*names, self.name], dtype=object)
+    def compute(self, X: pd.DataFrame) -> pd.Series:
+        brand = X[self.column].astype("string").str.strip().str.lower().str.split().str[0].astype(object)
+        return brand.where(brand.notna(), None)
 
 
 TRANSFORMERS: dict[str, type[BaseEstimator]] = {"ratio": RatioFeature, "is_zero": IsZeroFlag, "vehicle_age": VehicleAge,

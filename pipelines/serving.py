@@ -410,7 +410,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
 def _add_project_routes(app: FastAPI, svc: Service, project: str, cfg: ProjectConfig, authorize: Any, request_id: Any) -> None:
     Record = record_model(cfg)
     Batch = batch_model(cfg, Record)
-    errors = {401: {"description": "bad token"}, 413: {"description": "too large"}, 422: {"description": "invalid record"},
+    errors: dict[int | str, dict[str, Any]] = {401: {"description": "bad token"}, 413: {"description": "too large"}, 422: {"description": "invalid record"},
               503: {"description": "no model loaded"}}
 
     def predict(record: Record, rid: str = Depends(request_id)) -> Prediction:  # type: ignore[valid-type]

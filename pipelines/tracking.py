@@ -143,7 +143,6 @@ def log_training(
     import mlflow
     from mlflow.models import infer_signature
 
-    from pipelines.features import trusted_types
 
     client()
     with mlflow.start_run(experiment_id=experiment_id(project), run_name=run_key.replace("/", "-")) as run:

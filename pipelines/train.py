@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -179,7 +179,7 @@ def choose_threshold(cfg: ProjectConfig, y: np.ndarray, proba: np.ndarray) -> fl
 
 
 def create_study(cfg: ProjectConfig, study_name: str, storage: str | None, fresh: bool = True) -> optuna.Study:
-    direction = "minimize" if cfg.primary_metric in LOWER_IS_BETTER else "maximize"
+    direction: Literal["minimize", "maximize"] = "minimize" if cfg.primary_metric in LOWER_IS_BETTER else "maximize"
     if storage and storage.startswith("sqlite:///"):
         Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if fresh and storage:
@@ -363,8 +363,8 @@ def study_plots(study: optuna.Study, outdir: Path) -> list[Path]:
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ax = fn(study)
-            fig = ax.figure if hasattr(ax, "figure") else ax[0].figure
+                ax: Any = fn(study)
+            fig: Any = ax.figure if hasattr(ax, "figure") else ax[0].figure
             fig.tight_layout()
             fig.savefig(outdir / name, dpi=90)
             plt.close(fig)

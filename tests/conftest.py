@@ -67,5 +67,17 @@ def fed_lake(lake: LocalLake, cfg: ProjectConfig) -> LocalLake:
     return lake
 
 
+def load_script(name: str):  # type: ignore[no-untyped-def]
+    """Import scripts/<name>.py (not a package) as a module."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[name] = mod  # dataclasses need their module registered
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: runs whole DAGs or real servers (Postgres, S3)")

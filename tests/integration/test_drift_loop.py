@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import load_script
 
 pytestmark = pytest.mark.integration
 
 
-def _scenario():
-    spec = importlib.util.spec_from_file_location("demo_drift", REPO / "scripts" / "demo_drift.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses need their module registered
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_drift_detected_retrain_promoted_share_falls(home, training_dags):
-    mod = _scenario()
+    mod = load_script("demo_drift")
     facts = mod.run_scenario(training_dags, rows_per_day=400, n_trials=4, say=lambda m: None)
     assert facts["train_1"] == "success" and facts["champion_1"] == "1"
     before = {r["day"]: r for r in facts["monitor_before"]}

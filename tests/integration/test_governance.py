@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from pipelines import governance, tracking
+from pipelines import tracking
 from pipelines.extract import extract
 from pipelines.feed import feed_synthetic
 from pipelines.steps import RunContext, step_evaluate, step_register

@@ -4,7 +4,6 @@ Postgres, airflow standalone on Postgres): trigger over REST API v2 with conf, a
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shlex
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.databases import DatabaseSetupError, drop_databases
-from tests.conftest import REPO
+from tests.conftest import REPO, load_script
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -30,14 +29,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _load_stack_module():
-    spec = importlib.util.spec_from_file_location("stack", REPO / "scripts" / "stack.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses need their module registered
-    spec.loader.exec_module(mod)
-    return mod
 
 
 class Api:
@@ -64,7 +55,7 @@ class Api:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    mod = _load_stack_module()
+    mod = load_script("stack")
     home = tmp_path_factory.mktemp("stack")
     st = mod.Stack(home=home, db_prefix=f"mlops_s{uuid.uuid4().hex[:8]}", s3_port=_free_port(), mlflow_port=_free_port(),
                    airflow_port=_free_port())

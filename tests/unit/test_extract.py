@@ -5,7 +5,6 @@ import datetime as dt
 import pytest
 
 from pipelines.extract import EmptyWindowError, ExtractError, extract, load_extract
-from pipelines.feed import feed_synthetic
 
 D = dt.date
 

@@ -3,7 +3,6 @@ change thresholds, small slices are reported not judged, significance on and off
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
