@@ -20,6 +20,20 @@ PUBLISHED = {"bankchurn": {"roc_auc": 0.853, "f1": 0.604, "accuracy": 0.857},
 FILES = {"bankchurn": "Churn_Modelling.csv", "telecom": "users_behavior.csv"}
 
 
+NOTES = """
+### Reading this table
+
+- The published figures come from ONE split (most likely stratified 80/20 with seed 42, see
+  ../shared/data/README.md); the seed-42 column is the like-for-like comparison. Split-to-split spread
+  on these sizes is large: an untuned LightGBM gives telecom ROC AUC 0.816 +- 0.019 over seeds 0-4 and
+  0.838 on seed 42 (data README), so a 5-split mean below a single-split figure is not a regression.
+- bankchurn's decision threshold maximises F1 on out-of-fold predictions (the config's rule, because
+  churn is the minority class that retention must reach). That trades accuracy for recall: F1 and
+  ROC AUC beat the portfolio, accuracy does not. A project that prizes accuracy sets
+  `threshold: {strategy: maximize, metric: accuracy}` (telecom does).
+"""
+
+
 def run(project: str, seed: int) -> dict[str, float]:
     import logging
 
@@ -60,8 +74,10 @@ def main() -> None:
         fams = ", ".join(f"{s}: {rows[s]['family']}" for s in rows)
         lines += ["", f"Chosen families: {fams}. Wall time for 6 searches: {time.time() - t0:.0f} s.\n"]
     missed = [f"{p} {k}" for p, k, beat, _ in verdicts if not beat]
+    missed42 = [f"{p} {k}" for p, k, _, beat42 in verdicts if not beat42]
     lines.append("**Every published figure beaten (5-split mean).**" if not missed else
-                 f"**Not beaten (5-split mean): {', '.join(missed)}.** See the note below.")
+                 f"**Not beaten on the 5-split mean: {', '.join(missed)}; on the seed-42 split: {', '.join(missed42) or 'none'}.**")
+    lines.append(NOTES)
     out = "\n".join(lines) + "\n"
     (ROOT / "benchmarks" / "quality.md").write_text(out)
     print(out)
