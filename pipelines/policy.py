@@ -133,23 +133,23 @@ def fairness_checks(cfg: ProjectConfig, report: dict[str, Any]) -> list[Check]:
         f = by_feature.get(feat)
         if f is not None and len(f.get("judged_groups", [])) < 2:
             out.append(Check(f"fairness:{feat}:disparate_impact", "fairness", True, None, f">= {rule.min_disparate_impact}",
-                             f"fewer than 2 groups of {feat} with enough rows: disparate impact not judged", skipped=True))
+                             f"fewer than 2 groups of {feat} with enough rows: disparate impact not judged", feat, skipped=True))
             continue
         di = _num(f.get("disparate_impact")) if f else None
         out.append(Check(f"fairness:{feat}:disparate_impact", "fairness", di is not None and di >= rule.min_disparate_impact,
                          di, f">= {rule.min_disparate_impact}",
-                         f"disparate impact over {feat} = {di:.3f}" if di is not None else f"disparate impact over {feat} is missing"))
+                         f"disparate impact over {feat} = {di:.3f}" if di is not None else f"disparate impact over {feat} is missing", feat))
         if rule.max_gap is not None:
             vals = {n: _num(s.get(rule.gap_metric)) for n, s in slices.items() if n.startswith(f"{feat}=") and s.get("judged")}
             vals = {n: v for n, v in vals.items() if v is not None}
             if len(vals) < 2:
                 out.append(Check(f"fairness:{feat}:{rule.gap_metric}_gap", "fairness", True, None, f"<= {rule.max_gap}",
-                                 f"fewer than 2 judged groups of {feat}: gap not judged", skipped=True))
+                                 f"fewer than 2 judged groups of {feat}: gap not judged", feat, skipped=True))
                 continue
             gap = max(vals.values()) - min(vals.values())
             lo, hi = min(vals, key=vals.__getitem__), max(vals, key=vals.__getitem__)
             out.append(Check(f"fairness:{feat}:{rule.gap_metric}_gap", "fairness", gap <= rule.max_gap, gap, f"<= {rule.max_gap}",
-                             f"{rule.gap_metric} gap over {feat} = {gap:.3f} ({lo} {vals[lo]:.3f} .. {hi} {vals[hi]:.3f})"))
+                             f"{rule.gap_metric} gap over {feat} = {gap:.3f} ({lo} {vals[lo]:.3f} .. {hi} {vals[hi]:.3f})", feat))
     return out
 
 
