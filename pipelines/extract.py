@@ -59,25 +59,29 @@ def content_hash(df: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def read_partitions(lake: Lake, project: str, first: dt.date, last: dt.date) -> tuple[pd.DataFrame, int]:
-    """Concatenate the raw partitions dated first..last (inclusive), in date then file order."""
-    frames: list[pd.DataFrame] = []
-    partitions = 0
+def read_days(lake: Lake, project: str, first: dt.date, last: dt.date) -> list[tuple[dt.date, pd.DataFrame]]:
+    """Each day's raw partition objects (first..last, inclusive), in date then file order."""
+    out: list[tuple[dt.date, pd.DataFrame]] = []
     day = first
     while day <= last:
-        keys = [k for k in lake.list(raw_partition_prefix(project, day)) if k.endswith(".parquet")]
-        if keys:
-            partitions += 1
-        for key in keys:
+        for key in (k for k in lake.list(raw_partition_prefix(project, day)) if k.endswith(".parquet")):
             try:
-                frames.append(lake.get_parquet(key))
+                out.append((day, lake.get_parquet(key)))
             except LakeError as e:
                 raise ExtractError(f"cannot read raw partition object {lake.uri(key)}: {e}") from e
         day += dt.timedelta(days=1)
-    if not frames:
-        return pd.DataFrame(), 0
+    return out
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     # Partitions with differing columns still concatenate (absent -> NaN): validation names them.
-    return pd.concat(frames, ignore_index=True, sort=False), partitions
+    return pd.concat(frames, ignore_index=True, sort=False) if frames else pd.DataFrame()
+
+
+def read_partitions(lake: Lake, project: str, first: dt.date, last: dt.date) -> tuple[pd.DataFrame, int]:
+    """Concatenate the raw partitions dated first..last (inclusive); also the number of days with data."""
+    days = read_days(lake, project, first, last)
+    return _concat([f for _, f in days]), len({d for d, _ in days})
 
 
 def prepare(df: pd.DataFrame, cfg: ProjectConfig) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -141,7 +145,8 @@ def extract(
     window_days: int | None = None,
 ) -> ExtractResult:
     first, last = cfg.window(as_of, window_days)
-    df, partitions = read_partitions(lake, cfg.name, first, last)
+    days = read_days(lake, cfg.name, first, last)
+    df, partitions = _concat([f for _, f in days]), len({d for d, _ in days})
     if df.empty:
         raise EmptyWindowError(
             f"no rows for {cfg.name} in the training window {first}..{last} (as of {as_of}) under "
@@ -149,7 +154,7 @@ def extract(
         )
     new_first = interval_start if interval_start is not None and interval_start < as_of else as_of - dt.timedelta(days=1)
     new_first = max(new_first, first)
-    new, _ = read_partitions(lake, cfg.name, new_first, last)
+    new = _concat([f for d, f in days if d >= new_first])  # already read: the interval lies inside the window
     raw_rows = len(df)
     df, dropped = prepare(df, cfg)
     new, _ = prepare(new, cfg)

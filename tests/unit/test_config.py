@@ -83,3 +83,23 @@ def test_transformer_names_match_registry():
     from pipelines.features import TRANSFORMERS
 
     assert set(TRANSFORMERS) == set(FEATURE_TRANSFORMERS)
+
+
+def test_leakage_guard_refuses_target_derived_features(tmp_path):
+    raw = yaml.safe_load((REPO_ROOT / "pipelines" / "projects" / "carvision.yaml").read_text())
+    raw["numeric_features"].append("price_per_mile")
+    p = tmp_path / "carvision.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ProjectConfigError, match=r"derived from the target 'price' are refused \(leakage\).*price_per_mile"):
+        load_project_file(p)
+    raw["numeric_features"].remove("price_per_mile")
+    raw["feature_engineering"].append({"transformer": "ratio", "params": {"name": "ppm", "numerator": "price", "denominator": "odometer"}})
+    p.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ProjectConfigError, match="leakage"):
+        load_project_file(p)
+
+
+def test_all_four_projects_load():
+    assert {"bankchurn", "telecom", "carvision", "loanrisk"} <= set(project_names())
+    for name in ("bankchurn", "telecom", "carvision", "loanrisk"):
+        load_project(name)

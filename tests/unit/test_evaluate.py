@@ -47,3 +47,15 @@ def test_disparate_impact():
     pred = np.array([1] * 5 + [0] * 5 + [1] * 4 + [0] * 6)
     r = disparate_impact(df, pred, "g")
     assert r["selection_rates"] == {"a": 0.5, "b": 0.4} and r["disparate_impact"] == pytest.approx(0.8)
+
+
+def test_regression_metrics_are_safe_for_zero_targets():
+    from pipelines.evaluate import regression_metrics
+
+    y = np.array([0.0, 100.0, 200.0])
+    p = np.array([10.0, 110.0, 180.0])
+    m = regression_metrics(y, p)
+    assert m["mape"] == pytest.approx((0.1 + 0.1) / 2)  # the zero target is left out, not divided by
+    assert m["rmse"] == pytest.approx(np.sqrt((100 + 100 + 400) / 3)) and m["mae"] == pytest.approx(40 / 3)
+    assert 0 < m["smape"] <= 2 and np.isfinite(m["smape"])
+    assert regression_metrics(np.zeros(3), np.zeros(3))["smape"] == 0.0
