@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.settings import Settings, get_settings
 
@@ -197,10 +197,13 @@ class SliceConfig(_Strict):
     numeric_bands: list[NumericBand] = []
 
 
-def _known_metric(v: str | None) -> str | None:
-    if v is not None and v not in ALL_METRICS:
+def _known_metric(v: str) -> str:
+    if v not in ALL_METRICS:
         raise ValueError(f"unknown metric {v!r}; known: {list(ALL_METRICS)}")
     return v
+
+
+MetricName = Annotated[str, AfterValidator(_known_metric)]
 
 
 Direction = Literal["higher_is_better", "lower_is_better"]
@@ -209,12 +212,11 @@ Direction = Literal["higher_is_better", "lower_is_better"]
 class ValueThreshold(_Strict):
     """TFMA-style value threshold: `lower <= metric <= upper` on one slice, or every judged slice ("*")."""
 
-    metric: str
+    metric: MetricName
     lower: float | None = None
     upper: float | None = None
     slice: str = "overall"
 
-    _metric = field_validator("metric")(classmethod(lambda cls, v: _known_metric(v)))
 
     @model_validator(mode="after")
     def _bounds(self) -> ValueThreshold:
@@ -237,7 +239,6 @@ class ChangeThreshold(_Strict):
     relative: float | None = None
     slice: str = "overall"
 
-    _metric = field_validator("metric")(classmethod(lambda cls, v: _known_metric(v)))
 
     @model_validator(mode="after")
     def _some_bound(self) -> ChangeThreshold:
@@ -256,13 +257,12 @@ class SignificanceRule(_Strict):
     """Promote only if the paired bootstrap CI of the improvement lies entirely above `tolerance`."""
 
     enabled: bool = False
-    metric: str | None = None
+    metric: MetricName | None = None
     tolerance: float = 0.0
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     resamples: int = Field(1000, ge=100, le=100_000)
     seed: int = 42
 
-    _metric = field_validator("metric")(classmethod(lambda cls, v: _known_metric(v)))
 
 
 class FairnessRule(_Strict):
@@ -270,17 +270,15 @@ class FairnessRule(_Strict):
     and the largest gap of `gap_metric` between judged groups <= max_gap."""
 
     min_disparate_impact: float = Field(0.8, ge=0.0, le=1.0)
-    gap_metric: str = "recall"
+    gap_metric: MetricName = "recall"
     max_gap: float | None = Field(0.2, ge=0.0)
 
-    _metric = field_validator("gap_metric")(classmethod(lambda cls, v: _known_metric(v)))
 
 
 class BaselineRule(_Strict):
-    metric: str | None = None
+    metric: MetricName | None = None
     margin: float = Field(0.05, ge=0.0)
 
-    _metric = field_validator("metric")(classmethod(lambda cls, v: _known_metric(v)))
 
 
 class PromotionPolicy(_Strict):

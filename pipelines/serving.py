@@ -108,29 +108,20 @@ def record_model(cfg: ProjectConfig) -> type[BaseModel]:
     for col in cfg.features:
         c = cons.get(col, {})
         required = c.get("required", False)  # required only where the suite demands non-null values
+        kw: dict[str, Any]
         if col in cfg.categorical_features:
             typ: Any = Literal[tuple(str(v) for v in c["values"])] if c.get("values") else str  # type: ignore[misc]
-            info = Field(description=f"categorical feature {col}")
+            kw = {"description": f"categorical feature {col}"}
         else:
-            values = c.get("values")
+            typ, values = float, c.get("values")
             if values and all(isinstance(v, (int, float)) for v in values):
-                info = Field(ge=min(values), le=max(values), description=f"one of {values}")
+                kw = {"ge": min(values), "le": max(values), "description": f"one of {values}"}
             else:
-                info = Field(ge=c.get("ge"), le=c.get("le"), description=f"numeric feature {col}")
-            typ = float
-        fields[col] = (typ if required else typ | None, info if required else Field(None, **_kw(info)))
+                kw = {"ge": c.get("ge"), "le": c.get("le"), "description": f"numeric feature {col}"}
+        fields[col] = (typ, Field(**kw)) if required else (typ | None, Field(None, **kw))
     for col in cfg.input_columns[len(cfg.features):]:  # raw inputs only feature engineering reads (e.g. a date)
         fields[col] = (str, Field(description=f"raw input {col} (used by feature engineering)", max_length=64))
     return create_model(f"{cfg.name.title()}Record", __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload]
-
-
-def _kw(info: Any) -> dict[str, Any]:
-    kw: dict[str, Any] = {"description": info.description}
-    for m in info.metadata:
-        for attr in ("ge", "le"):
-            if getattr(m, attr, None) is not None:
-                kw[attr] = getattr(m, attr)
-    return kw
 
 
 def batch_model(cfg: ProjectConfig, record: type[BaseModel]) -> type[BaseModel]:

@@ -46,9 +46,6 @@ class RunContext:
         return load_project(self.project)
 
 
-def _lake_key(lake: Lake, uri: str) -> str:
-    return lake.key_of(uri)
-
 
 # --------------------------------------------------------------------------------------- extract
 def step_extract(ctx: RunContext) -> dict[str, Any]:
@@ -64,8 +61,8 @@ def step_validate(ctx: RunContext, extracted: dict[str, Any]) -> dict[str, Any]:
     from pipelines.validate import validate_frame
 
     lake, cfg = open_lake(), ctx.config()
-    df = pd.concat([lake.get_parquet(_lake_key(lake, extracted["train_uri"])),
-                    lake.get_parquet(_lake_key(lake, extracted["test_uri"]))], ignore_index=True)
+    df = pd.concat([lake.get_parquet(lake.key_of(extracted["train_uri"])),
+                    lake.get_parquet(lake.key_of(extracted["test_uri"]))], ignore_index=True)
     outcome = validate_frame(df, cfg, lake=lake, report_prefix=run_prefix(cfg.name, ctx.as_of) + "validation/")
     return outcome.summary()
 
@@ -98,7 +95,7 @@ def step_train(ctx: RunContext, extracted: dict[str, Any], validation: dict[str,
                  found.run_id, ctx.run_key, fp)
         return {"run_id": found.run_id, "model_uri": found.model_uri, "reused": True, "experiment_id": info["experiment_id"],
                 "threshold": tracking.threshold_of(info["tags"]), "family": info["params"].get("family")}
-    train_df = lake.get_parquet(_lake_key(lake, extracted["train_uri"]))
+    train_df = lake.get_parquet(lake.key_of(extracted["train_uri"]))
     res = train(cfg, train_df, study_name=f"{cfg.name}-{ctx.as_of.isoformat()}", storage=get_settings().optuna_storage,
                 n_trials=ctx.n_trials, timeout_minutes=ctx.timeout_minutes, workers=ctx.optuna_workers)
     params = {"family": res.family, **{f"model.{k}": v for k, v in res.params.items()},
@@ -140,8 +137,8 @@ def score_against(cfg: ProjectConfig, lake: Lake, extracted: dict[str, Any], tra
     from pipelines import tracking
     from pipelines.evaluate import evaluate
 
-    train_df = lake.get_parquet(_lake_key(lake, extracted["train_uri"]))
-    test_df = lake.get_parquet(_lake_key(lake, extracted["test_uri"]))
+    train_df = lake.get_parquet(lake.key_of(extracted["train_uri"]))
+    test_df = lake.get_parquet(lake.key_of(extracted["test_uri"]))
     challenger = tracking.load_model(trained["model_uri"])
     X = train_df[cfg.input_columns]
     baseline = (DummyRegressor(strategy="median").fit(X, train_df[cfg.target].astype(float)) if cfg.regression
@@ -220,7 +217,7 @@ def step_register(ctx: RunContext, extracted: dict[str, Any], trained: dict[str,
 
     started = time.monotonic()
     lake, cfg = open_lake(), ctx.config()
-    report = lake.get_json(_lake_key(lake, evaluated["evaluation_uri"]))
+    report = lake.get_json(lake.key_of(evaluated["evaluation_uri"]))
     version, reused = tracking.register_version(cfg.name, trained["run_id"], trained["model_uri"], {
         "as_of": ctx.as_of.isoformat(), "data_hash": extracted["data_hash"], "mlops.run_key": ctx.run_key,
         "mlops.threshold": "" if trained["threshold"] is None else str(trained["threshold"]), "mlops.train_uri": extracted["train_uri"],
@@ -258,15 +255,15 @@ def step_drift(ctx: RunContext, extracted: dict[str, Any], trained: dict[str, An
     from pipelines.drift import run_drift
 
     lake, cfg = open_lake(), ctx.config()
-    report = lake.get_json(_lake_key(lake, evaluated["evaluation_uri"]))
-    current = lake.get_parquet(_lake_key(lake, extracted["new_uri"]))
+    report = lake.get_json(lake.key_of(evaluated["evaluation_uri"]))
+    current = lake.get_parquet(lake.key_of(extracted["new_uri"]))
     ref_uri = report.get("champion_train_uri")
     if ref_uri:
-        reference = lake.get_parquet(_lake_key(lake, ref_uri))
+        reference = lake.get_parquet(lake.key_of(ref_uri))
         source = f"champion v{report['champion_version']} training rows"
     else:
         # No champion served this interval: the new model's training rows minus the new rows themselves.
-        reference = lake.get_parquet(_lake_key(lake, extracted["train_uri"]))
+        reference = lake.get_parquet(lake.key_of(extracted["train_uri"]))
         if not current.empty and cfg.id_column:
             reference = reference[~reference[cfg.id_column].isin(current[cfg.id_column])]
         source = "this run's training rows before the interval (no champion yet)"
