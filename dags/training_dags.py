@@ -1,13 +1,16 @@
 """DAG factory: per project YAML in `pipelines/projects/`, two DAGs:
 
-    <project>_training       extract -> validate -> train -> evaluate -> register -> drift
-                             every 2 days on 2-day data intervals, OR early when drift is detected
+    <project>_training       extract -> validate -> plan_search -> tune (mapped) -> refit -> evaluate -> register -> drift
+                             every N days on N-day data intervals, OR early when drift is detected
     <project>_drift_monitor  check_drift -> signal_retrain (emits the project's drift Asset)
                              daily: yesterday's partition vs the current champion's training rows
 
-This file only wires tasks. Each task is a short adapter over `pipelines.steps`; heavy libraries
-(pandas, sklearn, optuna, mlflow, great_expectations, evidently) are imported inside task bodies,
-so parsing stays fast. XCom carries only URIs, MLflow run ids and model versions.
+This file only wires tasks. Each task builds the stores once (`Resources.from_env()`), calls one
+`pipelines.steps` function and returns its typed result as JSON; heavy libraries (pandas, sklearn,
+optuna, mlflow, great_expectations, evidently) are imported inside task bodies, so parsing stays
+fast. XCom carries only URIs, MLflow run ids, model versions and small summaries.
+A project whose YAML does not load is left out here and reported as an import error by
+`project_configs.py` in this folder (the UI shows "Broken DAG" naming the file and field).
 """
 
 from __future__ import annotations
@@ -19,15 +22,12 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, DeltaDataIntervalTimetable, Param, get_current_context, task
 
-from pipelines.config import ProjectConfig, load_project, project_names
+from pipelines import names
+from pipelines.config import MAX_TRIALS, ProjectConfig, ProjectConfigError, load_project, project_names
+from pipelines.notifications import TaskFailureAlert
+from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def _on_failure(context: dict[str, Any]) -> None:
-    from pipelines.alerts import task_failure_callback
-
-    task_failure_callback(context)
 
 
 def drift_asset(project: str) -> Asset:
@@ -44,25 +44,26 @@ def _interval(ctx: Any, days: int) -> tuple[dt.date, dt.date]:
     return start.date(), end.date()
 
 
-def _run_context(project: str) -> Any:
-    """The step's RunContext from the Airflow context: as-of = data interval end (see FACTS.md)."""
-    from pipelines.steps import RunContext
+def _task_env(project: str) -> tuple[Any, ProjectConfig, Any]:
+    """Inside a task: the stores (built once), the project config and the RunSpec. The as-of date is
+    the data interval's END: the same for scheduled runs, manual triggers, backfills and dags test."""
+    from airflow.sdk.log import mask_secret
 
+    from pipelines.contracts import RunSpec
+    from pipelines.resources import Resources
+
+    settings = Settings.from_env()
+    for secret in settings.secrets:  # Airflow masks these in every task log line
+        mask_secret(secret)
+    res = Resources.from_settings(settings)
+    cfg = load_project(project, settings)
     ctx = get_current_context()
-    start, end = _interval(ctx, 2)
-    params = ctx["params"]
-    return RunContext(
-        project=project,
-        as_of=end,
-        interval_start=start,
-        dag_id=ctx["dag"].dag_id,
-        run_id=ctx["run_id"],
-        n_trials=int(params["n_trials"]),
-        timeout_minutes=float(params["timeout_minutes"]),
-        window_days=int(params["training_window_days"]),
-        promote=bool(params["promote"]),
-        optuna_workers=int(params["optuna_workers"]),
-    )
+    start, end = _interval(ctx, cfg.dag.schedule_days)
+    p = ctx["params"]
+    run = RunSpec(project=project, as_of=end, interval_start=start, dag_id=ctx["dag"].dag_id, run_id=ctx["run_id"],
+                  n_trials=int(p["n_trials"]), timeout_minutes=float(p["timeout_minutes"]), window_days=int(p["training_window_days"]),
+                  promote=bool(p["promote"]), optuna_workers=int(p["optuna_workers"]))
+    return res, cfg, run
 
 
 def _doc(cfg: ProjectConfig) -> str:
@@ -71,113 +72,147 @@ def _doc(cfg: ProjectConfig) -> str:
 
 {cfg.description}
 
-`extract -> validate -> train -> evaluate -> register -> drift`, every {cfg.dag.schedule_days} days on a
-{cfg.dag.schedule_days}-day data interval. A run trains on the {cfg.training_window_days} daily partitions
-before its **data interval end** (the as-of date) and writes its outputs under `runs/{cfg.name}/<as-of>/`.
+`extract -> validate -> plan_search -> tune (x optuna_workers) -> refit -> evaluate -> register -> drift`, every
+{cfg.dag.schedule_days} days on a {cfg.dag.schedule_days}-day data interval. A run trains on the {cfg.training_window_days}
+daily partitions **before its data interval end** (the as-of date): trigger it for a date whose previous days have
+data (`make demo` feeds the {cfg.training_window_days} days up to yesterday; `python -m pipelines status {cfg.name}`
+shows the champion's as-of date). Outputs: `runs/{cfg.name}/<as-of>/<data hash>/` in the lake.
 
 * **target** `{cfg.target}`, primary metric `{cfg.primary_metric}`, families {', '.join(cfg.search.families)}
 * **validate**: GX suite `expectations/{cfg.validation.suite}`; a failure stops the run (no retry), nothing is registered
-* **register**: version aliased `challenger`; `champion` moves only if the fail-closed policy passes (old one -> `previous`)
+* **register**: the decision is written before any alias moves; `champion` moves only if the fail-closed policy passes
+  (old one -> `previous`; `challenger` = the newest version not promoted)
 * **Params**: `n_trials`, `timeout_minutes`, `training_window_days`, `promote`, `optuna_workers`
 
-Rerunning a date is safe: same data hash -> the same MLflow run and model version are reused.
+Rerunning a date is safe: same data hash and settings -> the same MLflow run and model version are reused.
 """
+
+
+def _params(cfg: ProjectConfig) -> dict[str, Param]:
+    return {
+        "n_trials": Param(cfg.search.n_trials, type="integer", minimum=1, maximum=MAX_TRIALS, description="Optuna trials for this run"),
+        "timeout_minutes": Param(float(cfg.search.timeout_minutes), type="number", exclusiveMinimum=0, maximum=1440,
+                                 description="wall-clock budget of the search"),
+        "training_window_days": Param(cfg.training_window_days, type="integer", minimum=1, maximum=3650,
+                                      description="days of partitions before the as-of date (the data interval's end) to train on"),
+        "promote": Param(True, type="boolean", description="false: register and evaluate, never move champion"),
+        "optuna_workers": Param(1, type="integer", minimum=1, maximum=16,
+                                description="mapped tune tasks sharing one study (needs Postgres storage for more than 1)"),
+    }
 
 
 def build_training_dag(cfg: ProjectConfig) -> DAG:
     project = cfg.name
     start = pendulum.datetime(cfg.dag.start_date.year, cfg.dag.start_date.month, cfg.dag.start_date.day, tz="UTC")
-    default_args = {
-        "owner": cfg.dag.owner,
-        "retries": cfg.dag.retries,
-        "retry_delay": dt.timedelta(minutes=cfg.dag.retry_delay_minutes),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": dt.timedelta(minutes=30),
-        "on_failure_callback": _on_failure,
-    }
+    task_timeout = dt.timedelta(minutes=cfg.dag.task_timeout_minutes)
+    search_timeout = dt.timedelta(minutes=cfg.search.timeout_minutes + cfg.dag.train_margin_minutes)
+    default_args = {"owner": cfg.dag.owner, "retries": cfg.dag.retries, "retry_delay": dt.timedelta(minutes=cfg.dag.retry_delay_minutes),
+                    "retry_exponential_backoff": True, "max_retry_delay": dt.timedelta(minutes=30), "execution_timeout": task_timeout,
+                    "on_failure_callback": TaskFailureAlert(project)}
     with DAG(
         dag_id=cfg.dag_id,
-        description=f"{project}: extract -> validate -> train -> evaluate -> register -> drift",
+        description=f"{project}: extract -> validate -> tune -> refit -> evaluate -> register -> drift",
         # Every N days on real N-day intervals, and early whenever the drift monitor signals drift.
-        schedule=AssetOrTimeSchedule(
-            timetable=DeltaDataIntervalTimetable(dt.timedelta(days=cfg.dag.schedule_days)), assets=[drift_asset(project)]
-        ),
-        start_date=start,
-        catchup=False,
-        max_active_runs=1,
-        default_args=default_args,
-        tags=sorted({"mlops", *cfg.dag.tags}),
-        doc_md=_doc(cfg),
-        params={
-            "n_trials": Param(cfg.search.n_trials, type="integer", minimum=1, maximum=2000,
-                              description="Optuna trials for this run"),
-            "timeout_minutes": Param(float(cfg.search.timeout_minutes), type="number", exclusiveMinimum=0, maximum=1440,
-                                     description="wall-clock budget of the search"),
-            "training_window_days": Param(cfg.training_window_days, type="integer", minimum=1, maximum=3650,
-                                          description="days of partitions before the as-of date to train on"),
-            "promote": Param(True, type="boolean", description="false: register and evaluate, never move champion"),
-            "optuna_workers": Param(1, type="integer", minimum=1, maximum=16,
-                                    description="parallel Optuna processes on one study (needs Postgres storage)"),
-        },
+        schedule=AssetOrTimeSchedule(timetable=DeltaDataIntervalTimetable(dt.timedelta(days=cfg.dag.schedule_days)),
+                                     assets=[drift_asset(project)]),
+        start_date=start, catchup=False, max_active_runs=1, default_args=default_args,
+        dagrun_timeout=dt.timedelta(minutes=cfg.dag.dagrun_timeout_minutes),
+        tags=sorted({"mlops", *cfg.dag.tags}), doc_md=_doc(cfg), params=_params(cfg),
     ) as dag:
 
-        @task
+        @task(task_id=names.TASK_EXTRACT)
         def extract() -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException
 
             from pipelines.extract import EmptyWindowError
             from pipelines.steps import step_extract
 
+            res, c, run = _task_env(project)
             try:
-                return step_extract(_run_context(project))
+                return step_extract(res, c, run).to_json()
             except EmptyWindowError as e:  # no data yet: retrying in minutes will not help, and with
                 raise AirflowFailException(str(e)) from e  # max_active_runs=1 it would block other runs
 
-        @task(retries=0)
+        @task(task_id=names.TASK_VALIDATE, retries=0)
         def validate(extracted: dict[str, Any]) -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException
 
+            from pipelines.contracts import Extracted
             from pipelines.steps import step_validate
             from pipelines.validate import DataValidationError
 
+            res, c, run = _task_env(project)
             try:
-                return step_validate(_run_context(project), extracted)
+                return step_validate(res, c, run, Extracted.from_json(extracted)).to_json()
             except DataValidationError as e:  # bad data does not get better on retry
                 raise AirflowFailException(str(e)) from e
 
-        @task
-        def train(extracted: dict[str, Any], validation: dict[str, Any]) -> dict[str, Any]:
-            from pipelines.steps import step_train
+        @task(task_id=names.TASK_PLAN)
+        def plan_search(extracted: dict[str, Any]) -> list[dict[str, Any]]:
+            """One element per tune worker (one on SQLite), each carrying the plan."""
+            from pipelines.contracts import Extracted
+            from pipelines.steps import step_plan_search
 
-            return step_train(_run_context(project), extracted, validation)
+            res, c, run = _task_env(project)
+            p = step_plan_search(res, c, run, Extracted.from_json(extracted))
+            return [{**w, "plan": p.to_json()} for w in p.worker_tasks()]
 
-        @task
+        @task(task_id=names.TASK_TUNE, execution_timeout=search_timeout)
+        def tune(extracted: dict[str, Any], worker_task: dict[str, Any]) -> dict[str, Any]:
+            from pipelines.contracts import Extracted, SearchPlan
+            from pipelines.steps import step_tune
+
+            res, c, _ = _task_env(project)
+            return step_tune(res, c, Extracted.from_json(extracted), SearchPlan.from_json(worker_task["plan"]), worker_task["worker"],
+                             worker_task["trials"]).to_json()
+
+        @task(task_id=names.TASK_REFIT)
+        def refit(extracted: dict[str, Any], validation: dict[str, Any], workers: list[dict[str, Any]], tuned: Any) -> dict[str, Any]:
+            from pipelines.contracts import Extracted, SearchPlan, Validated
+            from pipelines.steps import step_refit
+
+            res, c, run = _task_env(project)
+            return step_refit(res, c, run, Extracted.from_json(extracted), Validated.from_json(validation),
+                              SearchPlan.from_json(workers[0]["plan"])).to_json()
+
+        @task(task_id=names.TASK_EVALUATE)
         def evaluate(extracted: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+            from pipelines.contracts import Extracted, Trained
             from pipelines.steps import step_evaluate
 
-            return step_evaluate(_run_context(project), extracted, trained)
+            res, c, run = _task_env(project)
+            return step_evaluate(res, c, run, Extracted.from_json(extracted), Trained.from_json(trained)).to_json()
 
-        # One register at a time per project (pool of size 1, created by scripts/create_pools.py):
-        # the champion is re-read and compared-and-set inside it.
-        @task(pool=f"{project}_register")
+        # One register at a time per project: the pool (size 1, scripts/create_pools.py) keeps the
+        # queue short; the registry lock (Postgres advisory lock on servers) makes it safe.
+        @task(task_id=names.TASK_REGISTER, pool=f"{project}_register")
         def register(extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any]:
+            from pipelines.contracts import Evaluated, Extracted, Trained
             from pipelines.steps import step_register
 
-            return step_register(_run_context(project), extracted, trained, evaluated)
+            res, c, run = _task_env(project)
+            return step_register(res, c, run, Extracted.from_json(extracted), Trained.from_json(trained),
+                                 Evaluated.from_json(evaluated)).to_json()
 
-        @task
+        @task(task_id=names.TASK_DRIFT)
         def drift(extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any]:
+            from pipelines.contracts import Evaluated, Extracted, Trained
             from pipelines.steps import step_drift
 
-            return step_drift(_run_context(project), extracted, trained, evaluated)
+            res, c, run = _task_env(project)
+            return step_drift(res, c, run, Extracted.from_json(extracted), Trained.from_json(trained),
+                              Evaluated.from_json(evaluated)).to_json()
 
         e = extract()
         v = validate(e)
-        t = train(e, v)
-        ev = evaluate(e, t)
-        r = register(e, t, ev)
-        d = drift(e, t, ev)
-        r >> d
+        p = plan_search(e)
+        v >> p
+        t = tune.partial(extracted=e).expand(worker_task=p)
+        r = refit(e, v, p, t)
+        ev = evaluate(e, r)
+        reg = register(e, r, ev)
+        d = drift(e, r, ev)
+        reg >> d
     return dag
 
 
@@ -187,12 +222,11 @@ def build_drift_monitor_dag(cfg: ProjectConfig) -> DAG:
     with DAG(
         dag_id=f"{project}_drift_monitor",
         description=f"{project}: daily drift of the newest partition vs the champion's training rows",
-        schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)),
-        start_date=start,
-        catchup=False,
-        max_active_runs=3,
+        schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)), start_date=start, catchup=False, max_active_runs=3,
+        dagrun_timeout=dt.timedelta(minutes=cfg.dag.dagrun_timeout_minutes),
         default_args={"owner": cfg.dag.owner, "retries": cfg.dag.retries, "retry_delay": dt.timedelta(minutes=cfg.dag.retry_delay_minutes),
-                      "retry_exponential_backoff": True, "on_failure_callback": _on_failure},
+                      "retry_exponential_backoff": True, "execution_timeout": dt.timedelta(minutes=cfg.dag.task_timeout_minutes),
+                      "on_failure_callback": TaskFailureAlert(project)},
         tags=sorted({"mlops", "drift", project}),
         doc_md=f"""
 ### {project}: drift monitor
@@ -202,20 +236,21 @@ that is `champion` now (Evidently; per-column methods and thresholds from the pr
 drift when the drifted share >= {cfg.drift.drift_share}). On drift: an alert (log, `alerts/` in the
 lake, webhook if configured) and an event on Asset `{project}_drift_detected`, which schedules
 `{cfg.dag_id}` early. No champion yet or an empty day: skipped, with the reason logged.
-Reports: `monitoring/{project}/dt=D/drift.html` in the lake; `monitor/drift_share` on the champion's MLflow run.
+Reports: the lake (`monitoring/{project}/dt=D/`) and the champion's MLflow run (`monitoring/dt=D/`,
+linked from the task), `monitor/drift_share` charted there by day.
 """,
     ) as dag:
 
-        @task
+        @task(task_id=names.TASK_CHECK_DRIFT)
         def check_drift() -> dict[str, Any]:
-            from pipelines.config import load_project
             from pipelines.monitor import monitor_day
-            from pipelines.storage import open_lake
+            from pipelines.resources import Resources
 
+            settings = Settings.from_env()
             start_day, _ = _interval(get_current_context(), 1)
-            return monitor_day(load_project(project), open_lake(), start_day)
+            return monitor_day(Resources.from_settings(settings), load_project(project, settings), start_day).to_json()
 
-        @task(outlets=[drift_asset(project)])
+        @task(task_id=names.TASK_SIGNAL, outlets=[drift_asset(project)])
         def signal_retrain(result: dict[str, Any]) -> str:
             from airflow.sdk.exceptions import AirflowSkipException
 
@@ -223,17 +258,23 @@ Reports: `monitoring/{project}/dt=D/drift.html` in the lake; `monitor/drift_shar
                 raise AirflowSkipException(f"no retrain: drift status {result['status']} ({result.get('reason')})")
             log.warning("drift on %s (share %.2f): emitting %s_drift_detected -> %s_training runs early",
                         result["day"], result["drift_share"], project, project)
-            return result["day"]
+            return str(result["day"])
 
         signal_retrain(check_drift())
     return dag
 
 
-for _name in project_names():
-    try:
-        _cfg = load_project(_name)
-    except Exception as _err:  # one broken YAML must not hide the other projects' DAGs (tests load all)
-        log.error("skipping project %s: %s", _name, _err)
-        continue
-    globals()[_cfg.dag_id] = build_training_dag(_cfg)
-    globals()[f"{_cfg.name}_drift_monitor"] = build_drift_monitor_dag(_cfg)
+def build_all(settings: Settings) -> dict[str, DAG]:
+    dags: dict[str, DAG] = {}
+    for name in project_names(settings):
+        try:
+            cfg = load_project(name, settings)
+        except ProjectConfigError as err:  # reported as an import error by project_configs.py
+            log.error("skipping project %s: %s", name, err)
+            continue
+        dags[cfg.dag_id] = build_training_dag(cfg)
+        dags[f"{cfg.name}_drift_monitor"] = build_drift_monitor_dag(cfg)
+    return dags
+
+
+globals().update(build_all(Settings.from_env()))

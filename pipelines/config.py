@@ -33,6 +33,8 @@ REGRESSION_METRICS = ("rmse", "mae", "r2", "mape", "smape")
 ALL_METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS + ("net_benefit", "roi")
 # Metrics where a smaller value is better; every other metric is "higher is better".
 LOWER_IS_BETTER = frozenset({"brier", "log_loss", "rmse", "mae", "mape", "smape"})
+# One ceiling for trials: the YAML and the DAG Param agree.
+MAX_TRIALS = 2000
 
 
 class ProjectConfigError(ValueError):
@@ -82,11 +84,13 @@ SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discrimi
 
 
 class SplitConfig(_Strict):
-    """`random` (seeded, optionally stratified) or `time`: the latest `test_fraction` of the window by
-    `time_column` is the test set, so no future row reaches training."""
+    """`hash`: a row goes to the test side when a stable hash of its key (the project's `id_column`,
+    else its raw values and partition date) falls under `test_fraction`: the same row lands on the
+    same side in every run, so a challenger and a champion never share a training row with the rows
+    they are compared on. `time`: the newest `test_fraction` of the window by `time_column` is the
+    test set, so no future row reaches training. `seed` salts the hash (changing it re-deals rows)."""
 
-    strategy: Literal["random", "time"] = "random"
-    stratify: bool = True
+    strategy: Literal["hash", "time"] = "hash"
     test_fraction: float = Field(0.2, gt=0.0, lt=0.9)
     seed: int = 42
     time_column: str | None = None
@@ -96,6 +100,15 @@ class SplitConfig(_Strict):
         if self.strategy == "time" and not self.time_column:
             raise ValueError("strategy 'time' needs time_column")
         return self
+
+
+class Maturity(_Strict):
+    """Rows whose `time_column` is within `days` of the as-of date have no final outcome yet (a loan
+    that may still default): excluded from training and testing, counted, so they cannot bias the
+    newest rows towards the negative class."""
+
+    time_column: str
+    days: int = Field(ge=1, le=3650)
 
 
 class RowFilter(_Strict):
@@ -125,28 +138,58 @@ class DerivedTarget(_Strict):
 
 
 class CostModel(_Strict):
-    """Business value of flagging: a caught positive saves amount * loss_rate; every flag costs review_cost."""
+    """Business value of flagging a row: a flagged positive saves amount * loss_rate (the loss a missed
+    one would cause); a flagged negative forgoes amount * profit_rate (the margin of good business
+    turned away); every flag costs review_cost. The amount is the row's own `amount_column` (e.g. the
+    loan amount) or a fixed `amount`."""
 
-    amount: float = Field(gt=0)
+    amount: float | None = Field(None, gt=0)
+    amount_column: str | None = None
     loss_rate: float = Field(gt=0, le=1)
+    profit_rate: float = Field(0.0, ge=0)
     review_cost: float = Field(ge=0)
 
+    @model_validator(mode="after")
+    def _one_amount(self) -> CostModel:
+        if (self.amount is None) == (self.amount_column is None):
+            raise ValueError("a cost model needs exactly one of amount (fixed) or amount_column (per row)")
+        return self
 
-class BacktestConfig(_Strict):
-    """Refit on the oldest (1 - fraction) of the window by `time_column`, score the newest `fraction`."""
 
-    time_column: str
-    fraction: float = Field(0.2, gt=0.0, lt=0.9)
+class EarlyStopping(_Strict):
+    """Boosting rounds are found, not searched: each CV fold holds out `validation_fraction` of its
+    training rows and stops after `rounds` without improvement (at most `max_rounds`); the refit
+    uses the folds' mean best iteration."""
+
+    rounds: int = Field(50, ge=5, le=1000)
+    validation_fraction: float = Field(0.15, gt=0.0, lt=0.5)
+    max_rounds: int = Field(2000, ge=10, le=100_000)
+
+
+class FamilyCull(_Strict):
+    """A family whose best CV score trails the leader by more than `margin` after `after` complete
+    trials stops being trained (its further trials are pruned at once)."""
+
+    after: int = Field(4, ge=1)
+    margin: float = Field(0.02, gt=0.0)
 
 
 class SearchConfig(_Strict):
     """The Optuna search: which model families and, for each, its hyperparameter space."""
 
-    n_trials: int = Field(20, ge=1, le=10_000)
+    n_trials: int = Field(20, ge=1, le=MAX_TRIALS)
     timeout_minutes: float = Field(30, gt=0)
     cv_folds: int = Field(3, ge=2, le=10)
+    cv_repeats: int = Field(1, ge=1, le=5)
     seed: int = 42
     families: dict[str, dict[str, SearchParam]] = Field(min_length=1)
+    # Enqueued as trial 0 (family -> params): the search can never end below a known-good default.
+    defaults: dict[str, dict[str, Any]] = {}
+    early_stopping: EarlyStopping = EarlyStopping()
+    cull: FamilyCull | None = FamilyCull()
+    # within_se: among trials within one standard error of the best CV score, take the cheapest.
+    select: Literal["best", "within_se"] = "within_se"
+    n_jobs: int | None = Field(None, ge=1, le=64)  # threads per fit; default from MLOPS_N_JOBS
 
     @field_validator("families")
     @classmethod
@@ -155,6 +198,16 @@ class SearchConfig(_Strict):
         if unknown:
             raise ValueError(f"unknown model family {unknown}; known: {list(MODEL_FAMILIES)}")
         return v
+
+    @model_validator(mode="after")
+    def _defaults_fit(self) -> SearchConfig:
+        for family, params in self.defaults.items():
+            if family not in self.families:
+                raise ValueError(f"defaults names family {family!r}, which is not searched")
+            unknown = sorted(set(params) - set(self.families[family]))
+            if unknown:
+                raise ValueError(f"defaults for {family} name {unknown}, which are not in its search space")
+        return self
 
 
 class ThresholdRule(_Strict):
@@ -195,6 +248,12 @@ class SliceConfig(_Strict):
     min_positives: int = Field(10, ge=0)
     categorical: list[str] = []
     numeric_bands: list[NumericBand] = []
+    # Slices (names, or `column=*`) that may vanish or fall under min_size without failing the gate;
+    # any other slice judged for the champion or the challenger but not judgeable now is a failure.
+    optional: list[str] = []
+
+    def is_optional(self, name: str) -> bool:
+        return name in self.optional or any(o.endswith("=*") and name.startswith(o[:-1]) for o in self.optional)
 
 
 def _known_metric(v: str) -> str:
@@ -227,23 +286,41 @@ class ValueThreshold(_Strict):
         return self
 
 
-class ChangeThreshold(_Strict):
-    """TFMA-style change threshold vs the champion. With improvement = (new - old) for
-    higher_is_better and (old - new) for lower_is_better: improvement >= absolute and
-    improvement / |old| >= relative. Negative bounds allow a bounded regression ("not worse than
-    -0.005"), positive ones demand a gain ("must improve by >= 0.002")."""
+class BacktestConfig(_Strict):
+    """Refit on the oldest (1 - fraction) of the window by `time_column`, score the newest `fraction`;
+    `thresholds` make it a gate (checked like value thresholds, on the backtest's metrics)."""
 
-    metric: str
+    time_column: str
+    fraction: float = Field(0.2, gt=0.0, lt=0.9)
+    thresholds: list[ValueThreshold] = []
+
+
+class ChangeThreshold(_Strict):
+    """A check against the champion on the SAME comparison rows. With improvement = (new - old) for
+    higher_is_better and (old - new) for lower_is_better:
+
+    * `mode: non_inferiority` (default for new configs): promote only when the lower bound of the
+      paired bootstrap CI of the improvement is above `-margin` ("not worse by more than margin,
+      beyond the noise"); `superiority`: the lower bound must be above `+margin`;
+    * `mode: point`: the point improvement >= `absolute` and improvement / |old| >= `relative`
+      (no interval: within-noise differences decide, so prefer the interval modes)."""
+
+    metric: MetricName
     direction: Direction | None = None
+    mode: Literal["point", "non_inferiority", "superiority"] = "point"
+    margin: float | None = Field(None, ge=0.0)
     absolute: float | None = None
     relative: float | None = None
     slice: str = "overall"
 
-
     @model_validator(mode="after")
     def _some_bound(self) -> ChangeThreshold:
-        if self.absolute is None and self.relative is None:
+        if self.mode == "point" and self.absolute is None and self.relative is None:
             raise ValueError(f"change threshold on {self.metric} needs absolute and/or relative")
+        if self.mode != "point" and self.margin is None:
+            raise ValueError(f"change threshold on {self.metric}: mode {self.mode} needs a margin")
+        if self.mode != "point" and (self.absolute is not None or self.relative is not None):
+            raise ValueError(f"change threshold on {self.metric}: mode {self.mode} takes a margin, not absolute/relative")
         return self
 
     @property
@@ -252,17 +329,17 @@ class ChangeThreshold(_Strict):
             return self.direction == "higher_is_better"
         return self.metric not in LOWER_IS_BETTER
 
+    @property
+    def needs_interval(self) -> bool:
+        return self.mode != "point"
 
-class SignificanceRule(_Strict):
-    """Promote only if the paired bootstrap CI of the improvement lies entirely above `tolerance`."""
 
-    enabled: bool = False
-    metric: MetricName | None = None
-    tolerance: float = 0.0
+class BootstrapConfig(_Strict):
+    """Paired bootstrap of challenger - champion on the comparison rows (scipy.stats.bootstrap)."""
+
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     resamples: int = Field(1000, ge=100, le=100_000)
     seed: int = 42
-
 
 
 class FairnessRule(_Strict):
@@ -286,7 +363,7 @@ class PromotionPolicy(_Strict):
 
     value_thresholds: list[ValueThreshold] = Field(min_length=1)
     change_thresholds: list[ChangeThreshold] = []
-    significance: SignificanceRule = SignificanceRule()
+    bootstrap: BootstrapConfig = BootstrapConfig()
     fairness: FairnessRule | None = FairnessRule()
     baseline: BaselineRule = BaselineRule()
 
@@ -333,6 +410,12 @@ class DagConfig(_Strict):
     retry_delay_minutes: float = Field(1.0, gt=0)
     tags: list[str] = []
     owner: str = "mlops"
+    # Time limits: every task (train: the search budget plus `train_margin_minutes`), the whole run,
+    # and waiting for the project's registry lock.
+    task_timeout_minutes: float = Field(30, gt=0, le=1440)
+    train_margin_minutes: float = Field(15, gt=0, le=1440)
+    dagrun_timeout_minutes: float = Field(240, gt=0, le=10080)
+    lock_timeout_minutes: float = Field(5, gt=0, le=120)
 
 
 class ValidationConfig(_Strict):
@@ -348,8 +431,14 @@ class ProjectConfig(_Strict):
     filters: list[RowFilter] = []
     categorical_encoding: Literal["onehot", "native"] = "onehot"
     backtest: BacktestConfig | None = None
+    # The target's positive class as it appears in the data ("1", "Yes", ...): every other value is 0.
     positive_label: str = "1"
+    negative_label: str | None = None  # shown by serving; default: "not <positive_label>"
     id_column: str | None = None
+    maturity: Maturity | None = None
+    # Probabilities that feed a cost or a Brier/log-loss gate should be calibrated (out-of-fold).
+    calibration: Literal["none", "sigmoid", "isotonic"] = "none"
+    target_transform: Literal["none", "log1p"] = "none"  # regression: fit log(1 + y), predict in y's units
     drop_columns: list[str] = []
     numeric_features: list[str] = []
     categorical_features: list[str] = []
@@ -404,8 +493,13 @@ class ProjectConfig(_Strict):
         regression = self.task == "regression"
         if regression != (self.primary_metric in REGRESSION_METRICS):
             raise ValueError(f"primary_metric {self.primary_metric!r} does not fit task {self.task!r}")
-        if regression and (self.sensitive_features or self.threshold.strategy != "maximize" or self.split.stratify):
-            raise ValueError("regression takes no sensitive_features, threshold or split.stratify (set stratify: false)")
+        if regression and (self.sensitive_features or self.threshold.strategy != "maximize" or self.calibration != "none"):
+            raise ValueError("regression takes no sensitive_features, threshold or calibration")
+        if not regression and self.target_transform != "none":
+            raise ValueError("target_transform applies to regression only")
+        cost = self.threshold.cost
+        if cost is not None and cost.amount_column and cost.amount_column not in self.input_columns:
+            raise ValueError(f"threshold.cost.amount_column {cost.amount_column!r} is not an input column")
         return self
 
     @property

@@ -1,65 +1,61 @@
-"""Drift: Evidently's DataDriftPreset between a reference (the champion's training rows) and current rows.
+"""Drift: Evidently's DataDriftPreset between a reference (the champion's training rows) and current
+rows, and ONE path that records it -- used by the per-run `drift` step and the daily monitor alike.
 
 Per-column method and threshold come from the project config; the dataset counts as drifted when
-the share of drifted columns reaches `drift_share`. Returns a small JSON-able summary and the HTML.
+the share of drifted columns reaches `drift_share`. A large reference is sampled (seeded) so the
+cost does not grow with the window.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import html as html_lib
 import logging
-from dataclasses import asdict, dataclass, field
+import os
+import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from pipelines.config import ProjectConfig
+from pipelines.contracts import DriftColumn, DriftResult, DriftSummary
+from pipelines.resources import Resources
 
 log = logging.getLogger(__name__)
+MAX_REFERENCE_ROWS = 50_000
 
 
-@dataclass
-class DriftResult:
-    status: str  # "ok" | "drifted" | "skipped"
-    reason: str
-    reference_rows: int = 0
-    current_rows: int = 0
-    drift_share: float | None = None
-    drifted_columns: int | None = None
-    threshold_share: float | None = None
-    columns: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def drifted(self) -> bool:
-        return self.status == "drifted"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def run_drift(cfg: ProjectConfig, reference: pd.DataFrame, current: pd.DataFrame) -> tuple[DriftResult, str | None]:
+def check_drift(cfg: ProjectConfig, reference: pd.DataFrame, current: pd.DataFrame, seed: int = 0) -> tuple[DriftResult, str | None]:
     """(result, html) -- html is None when skipped."""
     if current.empty:
-        return DriftResult("skipped", "no current rows (empty interval)", len(reference), 0), None
+        return DriftResult(status="skipped", reason="no current rows (empty interval)", reference_rows=len(reference)), None
     if reference.empty:
-        return DriftResult("skipped", "no reference rows", 0, len(current)), None
+        return DriftResult(status="skipped", reason="no reference rows", current_rows=len(current)), None
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    d = cfg.drift
-    cols = cfg.features
+    if len(reference) > MAX_REFERENCE_ROWS:
+        reference = reference.sample(MAX_REFERENCE_ROWS, random_state=seed)
+    d, cols = cfg.drift, cfg.features
     dd = DataDefinition(numerical_columns=list(cfg.numeric_features), categorical_columns=list(cfg.categorical_features))
-    per_method = {c: v.method for c, v in d.per_column.items() if v.method}
-    per_threshold = {c: v.threshold for c, v in d.per_column.items() if v.threshold}
     preset = DataDriftPreset(
-        columns=cols, num_method=d.num_method, num_threshold=d.num_threshold, cat_method=d.cat_method,
-        cat_threshold=d.cat_threshold, per_column_method=per_method or None,
-        per_column_threshold=per_threshold or None, drift_share=d.drift_share,
-    )
+        columns=cols, num_method=d.num_method, num_threshold=d.num_threshold, cat_method=d.cat_method, cat_threshold=d.cat_threshold,
+        per_column_method={c: v.method for c, v in d.per_column.items() if v.method} or None,
+        per_column_threshold={c: v.threshold for c, v in d.per_column.items() if v.threshold} or None, drift_share=d.drift_share)
     snap = Report([preset], include_tests=True).run(
         current_data=Dataset.from_pandas(current[cols].reset_index(drop=True), data_definition=dd),
-        reference_data=Dataset.from_pandas(reference[cols].reset_index(drop=True), data_definition=dd),
-    )
-    body = snap.dict()
+        reference_data=Dataset.from_pandas(reference[cols].reset_index(drop=True), data_definition=dd))
+    share, count, columns = _parse(snap.dict())
+    drifted = share >= d.drift_share
+    result = DriftResult(status="drifted" if drifted else "ok",
+                         reason=f"{count} of {len(cols)} columns drifted (share {share:.2f}, threshold {d.drift_share})",
+                         reference_rows=len(reference), current_rows=len(current), drift_share=share, drifted_columns=count,
+                         threshold_share=d.drift_share, columns=columns)
+    return result, _html(snap)
+
+
+def _parse(body: dict[str, Any]) -> tuple[float, int, list[DriftColumn]]:
     share = count = None
     columns: dict[str, dict[str, Any]] = {}
     for m in body["metrics"]:
@@ -74,24 +70,63 @@ def run_drift(cfg: ProjectConfig, reference: pd.DataFrame, current: pd.DataFrame
         col = (t.get("metric_config") or {}).get("params", {}).get("column")
         if col in columns and t.get("status") == "FAIL":
             columns[col]["drifted"] = True
-    if share is None:
+    if share is None or count is None:
         raise RuntimeError("Evidently report has no DriftedColumnsCount metric")
-    drifted = share >= d.drift_share
-    result = DriftResult(
-        status="drifted" if drifted else "ok",
-        reason=f"{count} of {len(cols)} columns drifted (share {share:.2f}, threshold {d.drift_share})",
-        reference_rows=len(reference), current_rows=len(current), drift_share=share, drifted_columns=count,
-        threshold_share=d.drift_share, columns=sorted(columns.values(), key=lambda c: c["column"]),
-    )
-    return result, _html(snap)
+    return share, count, [DriftColumn(**c) for c in sorted(columns.values(), key=lambda c: c["column"])]
 
 
 def _html(snap: Any) -> str:
-    import os
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "drift.html")
         snap.save_html(path)
         with open(path, encoding="utf-8") as f:
             return f.read()
+
+
+def summary_html(project: str, label: str, result: DriftResult) -> str:
+    """A small page that previews well in MLflow (the Evidently report is a 4 MB app)."""
+    rows = "".join(f"<tr><td>{html_lib.escape(c.column)}</td><td>{c.method}</td><td>{'' if c.score is None else f'{c.score:.4f}'}</td>"
+                   f"<td>{c.threshold}</td><td style='color:{'#b00020' if c.drifted else '#1b7f3b'}'>{'DRIFT' if c.drifted else 'ok'}"
+                   "</td></tr>" for c in result.columns)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><style>body{{font-family:sans-serif;margin:1rem}}td,th{{border:1px solid #ddd;"
+            f"padding:.25rem .5rem}}table{{border-collapse:collapse}}</style></head><body><h2>{html_lib.escape(project)}: drift {label}</h2>"
+            f"<p><b>{result.status.upper()}</b>: {html_lib.escape(result.reason)}; {result.reference_rows} reference rows vs "
+            f"{result.current_rows} current rows.</p><table><tr><th>column</th><th>method</th><th>score</th><th>threshold</th>"
+            f"<th>result</th></tr>{rows}</table></body></html>")
+
+
+@dataclass(frozen=True)
+class DriftTarget:
+    """Where one drift check is recorded: lake keys, the MLflow run and how its metric is logged."""
+
+    json_key: str
+    html_key: str
+    mlflow_run_id: str | None
+    metric: str
+    artifact_dir: str
+    timestamp_ms: int | None = None
+
+
+def record_drift(res: Resources, cfg: ProjectConfig, result: DriftResult, report: str | None, *, day: dt.date, reference: str,
+                 target: DriftTarget, champion_version: str | None = None, label: str = "") -> DriftSummary:
+    """Write the report and JSON to the lake, log share + reports to MLflow, alert on drift."""
+    drifted_cols = [c.column for c in result.columns if c.drifted]
+    report_uri = res.lake.write_once(target.html_key, report.encode())[0] if report else None
+    summary = DriftSummary(project=cfg.name, day=day, status=result.status, reason=result.reason, drift_share=result.drift_share,
+                           drifted_columns=drifted_cols, reference=reference, champion_version=champion_version, report_uri=report_uri,
+                           json_uri=res.lake.uri(target.json_key), mlflow_run_id=target.mlflow_run_id,
+                           report_artifact=f"{target.artifact_dir}/drift_report.html" if report and target.mlflow_run_id else None)
+    res.lake.write_json_once(target.json_key, {**summary.to_json(), "result": result.to_json()})
+    if target.mlflow_run_id is not None and result.drift_share is not None:
+        res.registry.log_metrics(target.mlflow_run_id, {target.metric: result.drift_share}, timestamp_ms=target.timestamp_ms)
+        res.registry.log_artifacts(target.mlflow_run_id, {"drift_summary.html": summary_html(cfg.name, label, result),
+                                                          **({"drift_report.html": report} if report else {})}, target.artifact_dir)
+    if result.drifted:
+        log.warning("DRIFT in %s %s vs %s: %s; drifted columns %s", cfg.name, label, reference, result.reason, drifted_cols)
+        res.alerts.send(cfg.name, "drift", f"data drift {label}: {result.reason}; columns {drifted_cols}",
+                        {"report_uri": report_uri, "share": result.drift_share, "day": day.isoformat()})
+    elif result.status == "skipped":
+        log.info("drift check for %s %s skipped: %s", cfg.name, label, result.reason)
+    else:
+        log.info("no dataset drift in %s %s vs %s: %s", cfg.name, label, reference, result.reason)
+    return summary

@@ -135,8 +135,3 @@ def build_transformer(step: FeatureStep) -> BaseEstimator:
         return cls(**step.params)
     except TypeError as e:
         raise ValueError(f"feature transformer {step.transformer!r}: bad params {step.params}: {e}") from e
-
-
-def trusted_types() -> list[str]:
-    """Fully qualified names of our transformers, for skops' safe loading."""
-    return [f"{c.__module__}.{c.__qualname__}" for c in (*TRANSFORMERS.values(), NativeCategories)]

@@ -3,76 +3,25 @@ TFMA's semantics on MLflow aliases (MLflow cannot express slices or "may regress
 
 Checks, each recorded with value, threshold and pass/fail (the "blessing"):
 
-* value thresholds per metric, overall or per slice ("*" = every judged slice);
+* value thresholds per metric, overall or per slice ("*" = every judged slice), and on the
+  temporal backtest where configured;
 * beats the dummy baseline by a margin;
 * fairness per sensitive feature: disparate impact floor and maximum metric gap between groups;
-* change thresholds vs the champion (absolute and relative, direction-aware) -- skipped, and
-  recorded as skipped, for the first model;
-* significance: the paired bootstrap CI of the improvement must lie above the tolerance.
+  a sensitive feature with fewer than two judged groups FAILS (it cannot be judged fair);
+* slice coverage: every slice judged when the champion was promoted must still be judgeable on
+  the comparison rows, unless the config marks it optional;
+* change thresholds vs the champion on the same rows: `non_inferiority` / `superiority` decided by
+  the paired bootstrap interval, or `point` bounds -- skipped, and recorded, for the first model.
 
-A configured threshold whose metric is missing fails. Slices under the minimum size are reported
-but not judged. Any error yields `rejected`: nothing moves.
+A configured threshold whose metric or interval is missing fails. Any error yields `rejected`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
 
-from pipelines.config import LOWER_IS_BETTER, ChangeThreshold, ProjectConfig
-
-Outcome = Literal["promoted", "kept_champion", "rejected"]
-OVERALL = "overall"
-
-
-@dataclass
-class Check:
-    name: str
-    kind: str  # value | baseline | fairness | change | significance
-    passed: bool
-    value: float | None
-    threshold: str
-    detail: str
-    slice: str = OVERALL
-    skipped: bool = False
-
-
-@dataclass
-class Decision:
-    decision: Outcome
-    promote: bool
-    reason: str
-    champion_version: str | None
-    checks: list[Check] = field(default_factory=list)
-
-    @property
-    def validation_status(self) -> str:
-        """passed = every judged check passed (the model is blessed), whatever the alias outcome."""
-        return "passed" if self.checks and all(c.passed for c in self.checks) else "failed"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "validation_status": self.validation_status}
-
-
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
-
-
-def _slices(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    out = {s["slice"]: s for s in model.get("slices", [])}
-    out.setdefault(OVERALL, {"slice": OVERALL, "judged": True, **model.get("metrics", {})})
-    return out
-
-
-def _targets(spec_slice: str, slices: dict[str, dict[str, Any]]) -> list[str]:
-    if spec_slice == "*":
-        return [name for name, s in slices.items() if name != OVERALL]
-    return [spec_slice]
+from pipelines.config import LOWER_IS_BETTER, ChangeThreshold, ProjectConfig, ValueThreshold
+from pipelines.contracts import OVERALL, Check, Decision, Evaluation, ModelScores, SliceScore
 
 
 def improvement(new: float, old: float, higher_is_better: bool) -> float:
@@ -87,168 +36,195 @@ def relative_improvement(new: float, old: float, higher_is_better: bool) -> floa
     return imp / abs(old)
 
 
-def value_checks(cfg: ProjectConfig, challenger: dict[str, Any]) -> list[Check]:
-    slices = _slices(challenger)
+def _bound(t: ValueThreshold) -> str:
+    return " and ".join(x for x in (f">= {t.lower}" if t.lower is not None else "", f"<= {t.upper}" if t.upper is not None else "") if x)
+
+
+def _value_check(t: ValueThreshold, name: str, s: SliceScore | None, where: str = "") -> Check:
+    check, bound = f"value:{where}{name}:{t.metric}", _bound(t)
+    if s is not None and not s.judged:
+        return Check(name=check, kind="value", passed=True, value=s.metrics.get(t.metric), threshold=bound, slice=name, skipped=True,
+                     detail=f"{name}: {s.n} rows / {s.positives} positives under the minimum: reported, not judged")
+    v = s.metrics.get(t.metric) if s is not None else None
+    if v is None:
+        return Check(name=check, kind="value", passed=False, value=None, threshold=bound, slice=name,
+                     detail=f"{t.metric} on {where}{name} is missing")
+    ok = (t.lower is None or v >= t.lower) and (t.upper is None or v <= t.upper)
+    return Check(name=check, kind="value", passed=ok, value=v, threshold=bound, slice=name,
+                 detail=f"{t.metric} on {where}{name} = {v:.4f}, must be {bound}")
+
+
+def value_checks(cfg: ProjectConfig, challenger: ModelScores) -> list[Check]:
     out = []
     for t in cfg.promotion.value_thresholds:
-        bound = " and ".join(x for x in (f">= {t.lower}" if t.lower is not None else "", f"<= {t.upper}" if t.upper is not None else "") if x)
-        for name in _targets(t.slice, slices):
-            s = slices.get(name)
-            check = f"value:{name}:{t.metric}"
-            if s is not None and not s.get("judged", True):
-                out.append(Check(check, "value", True, _num(s.get(t.metric)), bound,
-                                 f"{name}: {s.get('n')} rows / {s.get('positives')} positives under the minimum "
-                                 f"({cfg.slices.min_size} rows, {cfg.slices.min_positives} per class): reported, not judged", name, skipped=True))
-                continue
-            v = _num(s.get(t.metric)) if s is not None else None
-            if v is None:
-                out.append(Check(check, "value", False, None, bound, f"{t.metric} on {name} is missing", name))
-                continue
-            ok = (t.lower is None or v >= t.lower) and (t.upper is None or v <= t.upper)
-            out.append(Check(check, "value", ok, v, bound, f"{t.metric} on {name} = {v:.4f}, must be {bound}", name))
+        targets = [s.name for s in challenger.slices if s.name != OVERALL] if t.slice == "*" else [t.slice]
+        out += [_value_check(t, name, challenger.slice(name)) for name in targets]
     return out
 
 
-def baseline_check(cfg: ProjectConfig, report: dict[str, Any]) -> Check:
-    metric = cfg.promotion.baseline.metric or cfg.primary_metric
-    margin = cfg.promotion.baseline.margin
-    hib = metric not in LOWER_IS_BETTER
-    new = _num(report["models"]["challenger"]["metrics"].get(metric))
-    base = _num(report["models"].get("baseline", {}).get("metrics", {}).get(metric))
+def backtest_checks(cfg: ProjectConfig, ev: Evaluation) -> list[Check]:
+    if cfg.backtest is None or not cfg.backtest.thresholds:
+        return []
+    if ev.backtest is None:
+        return [Check(name="value:backtest", kind="value", passed=False, value=None, threshold="", detail="no backtest was run")]
+    s = SliceScore(name="backtest", n=ev.backtest.test_rows, judged=True, metrics=ev.backtest.metrics)
+    return [_value_check(t, "overall", s, "backtest ") for t in cfg.backtest.thresholds]
+
+
+def baseline_check(cfg: ProjectConfig, ev: Evaluation) -> Check:
+    metric, margin = cfg.promotion.baseline.metric or cfg.primary_metric, cfg.promotion.baseline.margin
+    new = ev.challenger.metrics.get(metric)
+    base = ev.models["baseline"].metrics.get(metric) if "baseline" in ev.models else None
     if new is None or base is None:
-        return Check(f"baseline:{metric}", "baseline", False, None, f">= {margin}", f"{metric} missing for challenger or baseline")
-    gain = improvement(new, base, hib)
-    return Check(f"baseline:{metric}", "baseline", gain >= margin, gain, f">= {margin}",
-                 f"{metric} {new:.4f} vs dummy baseline {base:.4f}: margin {gain:+.4f}")
+        return Check(name=f"baseline:{metric}", kind="baseline", passed=False, value=None, threshold=f">= {margin}",
+                     detail=f"{metric} missing for challenger or baseline")
+    gain = improvement(new, base, metric not in LOWER_IS_BETTER)
+    return Check(name=f"baseline:{metric}", kind="baseline", passed=gain >= margin, value=gain, threshold=f">= {margin}",
+                 detail=f"{metric} {new:.4f} vs dummy baseline {base:.4f}: margin {gain:+.4f}")
 
 
-def fairness_checks(cfg: ProjectConfig, report: dict[str, Any]) -> list[Check]:
+def fairness_checks(cfg: ProjectConfig, ev: Evaluation) -> list[Check]:
     rule = cfg.promotion.fairness
     if rule is None:
         return []
     out = []
-    by_feature = {f["feature"]: f for f in report.get("fairness", [])}
-    slices = _slices(report["models"]["challenger"])
+    by_feature = {f.feature: f for f in ev.fairness}
     for feat in cfg.sensitive_features:
         f = by_feature.get(feat)
-        if f is not None and len(f.get("judged_groups", [])) < 2:
-            out.append(Check(f"fairness:{feat}:disparate_impact", "fairness", True, None, f">= {rule.min_disparate_impact}",
-                             f"fewer than 2 groups of {feat} with enough rows: disparate impact not judged", feat, skipped=True))
+        di_name, floor = f"fairness:{feat}:disparate_impact", f">= {rule.min_disparate_impact}"
+        if f is None or len(f.judged_groups) < 2:
+            n = 0 if f is None else len(f.judged_groups)
+            out.append(Check(name=di_name, kind="fairness", passed=False, value=None, threshold=floor, slice=feat,
+                             detail=f"only {n} group(s) of {feat} with >= {cfg.slices.min_size} rows: fairness cannot be judged"))
             continue
-        di = _num(f.get("disparate_impact")) if f else None
-        out.append(Check(f"fairness:{feat}:disparate_impact", "fairness", di is not None and di >= rule.min_disparate_impact,
-                         di, f">= {rule.min_disparate_impact}",
-                         f"disparate impact over {feat} = {di:.3f}" if di is not None else f"disparate impact over {feat} is missing", feat))
+        di = f.disparate_impact
+        out.append(Check(name=di_name, kind="fairness", passed=di is not None and di >= rule.min_disparate_impact, value=di, threshold=floor,
+                         slice=feat, detail=f"disparate impact over {feat} = {di:.3f}" if di is not None else f"disparate impact over {feat} missing"))
         if rule.max_gap is not None:
-            vals = {n: _num(s.get(rule.gap_metric)) for n, s in slices.items() if n.startswith(f"{feat}=") and s.get("judged")}
-            vals = {n: v for n, v in vals.items() if v is not None}
-            if len(vals) < 2:
-                out.append(Check(f"fairness:{feat}:{rule.gap_metric}_gap", "fairness", True, None, f"<= {rule.max_gap}",
-                                 f"fewer than 2 judged groups of {feat}: gap not judged", feat, skipped=True))
-                continue
-            gap = max(vals.values()) - min(vals.values())
-            lo, hi = min(vals, key=vals.__getitem__), max(vals, key=vals.__getitem__)
-            out.append(Check(f"fairness:{feat}:{rule.gap_metric}_gap", "fairness", gap <= rule.max_gap, gap, f"<= {rule.max_gap}",
-                             f"{rule.gap_metric} gap over {feat} = {gap:.3f} ({lo} {vals[lo]:.3f} .. {hi} {vals[hi]:.3f})", feat))
+            out.append(_gap_check(cfg, ev.challenger, feat))
     return out
 
 
-def _change_check(t: ChangeThreshold, name: str, new: float | None, old: float | None) -> Check:
+def _gap_check(cfg: ProjectConfig, challenger: ModelScores, feat: str) -> Check:
+    rule = cfg.promotion.fairness
+    assert rule is not None and rule.max_gap is not None
+    vals = {s.name: s.metrics.get(rule.gap_metric) for s in challenger.slices if s.name.startswith(f"{feat}=") and s.judged}
+    vals = {n: v for n, v in vals.items() if v is not None}
+    name = f"fairness:{feat}:{rule.gap_metric}_gap"
+    if len(vals) < 2:
+        return Check(name=name, kind="fairness", passed=False, value=None, threshold=f"<= {rule.max_gap}", slice=feat,
+                     detail=f"fewer than 2 judged groups of {feat} with {rule.gap_metric}: the gap cannot be judged")
+    lo, hi = min(vals, key=vals.__getitem__), max(vals, key=vals.__getitem__)
+    gap = vals[hi] - vals[lo]
+    return Check(name=name, kind="fairness", passed=gap <= rule.max_gap, value=gap, threshold=f"<= {rule.max_gap}", slice=feat,
+                 detail=f"{rule.gap_metric} gap over {feat} = {gap:.3f} ({lo} {vals[lo]:.3f} .. {hi} {vals[hi]:.3f})")
+
+
+def coverage_checks(cfg: ProjectConfig, ev: Evaluation) -> list[Check]:
+    """Slices judged for the champion (when it was promoted) that cannot be judged now fail."""
+    if ev.champion is None:
+        return []
+    now = {s.name: s for s in ev.challenger.slices}
+    out = []
+    for name in ev.champion.judged_slices:
+        s = now.get(name)
+        if s is not None and s.judged:
+            continue
+        why = "missing from the comparison rows" if s is None else f"{s.n} rows / {s.positives} positives, under the minimum"
+        optional = cfg.slices.is_optional(name)
+        out.append(Check(name=f"slices:{name}", kind="slices", passed=optional, value=None, threshold="judgeable", slice=name,
+                         skipped=optional, detail=f"{name} was judged for champion v{ev.champion.version} but is {why} now"
+                         + (" (optional slice)" if optional else ": the challenger cannot be judged on it")))
+    return out
+
+
+def _change_targets(t: ChangeThreshold, ev: Evaluation) -> list[str]:
+    if t.slice != "*":
+        return [t.slice]
+    names = {s.name for s in ev.challenger.slices if s.judged and s.name != OVERALL}
+    if ev.champion is not None:
+        names |= {n for n in ev.champion.judged_slices if n != OVERALL}
+    return sorted(names)
+
+
+def _interval_check(t: ChangeThreshold, name: str, ev: Evaluation) -> Check:
+    check = f"change:{name}:{t.metric}"
+    margin = float(t.margin or 0.0)
+    floor = -margin if t.mode == "non_inferiority" else margin
+    bound = f"CI low of improvement > {floor:+g} ({t.mode})"
+    iv = ev.interval(t.metric, name)
+    if iv is None or iv.ci_low is None or iv.ci_high is None or iv.delta is None:
+        return Check(name=check, kind="change", passed=False, value=None, threshold=bound, slice=name, rule=t.mode,
+                     detail=f"no paired interval of {t.metric} on {name}")
+    hib = t.higher_is_better
+    imp, low, high = (iv.delta, iv.ci_low, iv.ci_high) if hib else (-iv.delta, -iv.ci_high, -iv.ci_low)
+    ok = low > floor
+    verdict = "non-inferior" if t.mode == "non_inferiority" else "superior"
+    return Check(name=check, kind="change", passed=ok, value=low, threshold=bound, slice=name, rule=t.mode,
+                 detail=f"{t.metric} on {name} ({iv.n} rows): improvement {imp:+.4f}, {iv.confidence:.0%} CI [{low:+.4f}, {high:+.4f}] "
+                        f"{'>' if ok else '<='} {floor:+g}: {verdict if ok else 'not ' + verdict} by the interval")
+
+
+def _point_check(t: ChangeThreshold, name: str, new: float | None, old: float | None) -> Check:
     hib = t.higher_is_better
     bounds = " and ".join(x for x in (f"abs >= {t.absolute:+g}" if t.absolute is not None else "",
                                        f"rel >= {t.relative:+g}" if t.relative is not None else "") if x)
     check = f"change:{name}:{t.metric}"
     if new is None or old is None:
-        return Check(check, "change", False, None, bounds, f"{t.metric} on {name} missing for challenger or champion", name)
-    imp = improvement(new, old, hib)
-    rel = relative_improvement(new, old, hib)
+        return Check(name=check, kind="change", passed=False, value=None, threshold=bounds, slice=name, rule="point",
+                     detail=f"{t.metric} on {name} missing for challenger or champion")
+    imp, rel = improvement(new, old, hib), relative_improvement(new, old, hib)
     ok = (t.absolute is None or imp >= t.absolute) and (t.relative is None or rel >= t.relative)
-    direction = "higher" if hib else "lower"
-    return Check(check, "change", ok, imp, bounds,
-                 f"{t.metric} on {name}: {new:.4f} vs champion {old:.4f} ({direction} is better): improvement {imp:+.4f}, "
-                 f"relative {rel:+.2%}", name)
+    return Check(name=check, kind="change", passed=ok, value=imp, threshold=bounds, slice=name, rule="point",
+                 detail=f"{t.metric} on {name}: {new:.4f} vs champion {old:.4f} ({'higher' if hib else 'lower'} is better): "
+                        f"improvement {imp:+.4f}, relative {rel:+.2%} (point estimate, no interval)")
 
 
-def change_checks(cfg: ProjectConfig, report: dict[str, Any]) -> list[Check]:
-    chal, champ = _slices(report["models"]["challenger"]), _slices(report["models"]["champion"])
+def change_checks(cfg: ProjectConfig, ev: Evaluation) -> list[Check]:
+    chal, champ = ev.challenger, ev.models["champion"]
     out = []
     for t in cfg.promotion.change_thresholds:
-        for name in _targets(t.slice, chal):
-            s = chal.get(name)
-            if s is not None and not s.get("judged", True):
-                out.append(Check(f"change:{name}:{t.metric}", "change", True, None, "",
-                                 f"{name}: {s.get('n')} rows < min size: reported, not judged", name, skipped=True))
+        for name in _change_targets(t, ev):
+            s = chal.slice(name)
+            if s is None or not s.judged:
+                out.append(Check(name=f"change:{name}:{t.metric}", kind="change", passed=True, value=None, threshold="", slice=name,
+                                 skipped=True, rule=t.mode, detail=f"{name} not judgeable on these rows (see the slice coverage check)"))
                 continue
-            o = champ.get(name)
-            out.append(_change_check(t, name, _num(s.get(t.metric)) if s else None, _num(o.get(t.metric)) if o else None))
+            if t.needs_interval:
+                out.append(_interval_check(t, name, ev))
+            else:
+                o = champ.slice(name)
+                out.append(_point_check(t, name, s.metrics.get(t.metric), o.metrics.get(t.metric) if o else None))
     return out
 
 
-def significance_check(cfg: ProjectConfig, report: dict[str, Any]) -> Check | None:
-    rule = cfg.promotion.significance
-    if not rule.enabled:
-        return None
-    metric = rule.metric or cfg.primary_metric
-    b = report.get("bootstrap") or {}
-    if b.get("metric", cfg.primary_metric) != metric or _num(b.get("ci_low")) is None:
-        return Check(f"significance:{metric}", "significance", False, None, f"CI > {rule.tolerance}", f"no bootstrap CI for {metric}")
-    hib = metric not in LOWER_IS_BETTER
-    # CI of (challenger - champion); as an improvement it flips for lower-is-better metrics.
-    low = b["ci_low"] if hib else -b["ci_high"]
-    high = b["ci_high"] if hib else -b["ci_low"]
-    return Check(f"significance:{metric}", "significance", low > rule.tolerance, low, f"CI low > {rule.tolerance}",
-                 f"{metric} improvement {b['delta'] if hib else -b['delta']:+.4f}, {b['confidence']:.0%} CI "
-                 f"[{low:+.4f}, {high:+.4f}] must exclude {rule.tolerance}")
-
-
-def decide(cfg: ProjectConfig, report: dict[str, Any]) -> Decision:
+def decide(cfg: ProjectConfig, ev: Evaluation) -> Decision:
     """Never raises: an error becomes a `rejected` decision with the error as its reason."""
-    champion_version = report.get("champion_version")
+    cv = ev.champion_version
     try:
-        challenger = report["models"]["challenger"]
-        absolute = value_checks(cfg, challenger) + [baseline_check(cfg, report)] + fairness_checks(cfg, report)
-        first = "champion" not in report["models"]
-        if first:
-            relative: list[Check] = [Check("change:*", "change", True, None, "", "first model: no champion, change thresholds skipped",
-                                           skipped=True)]
-        else:
-            relative = change_checks(cfg, report)
-            sig = significance_check(cfg, report)
-            if sig is not None:
-                relative.append(sig)
+        absolute = (value_checks(cfg, ev.challenger) + backtest_checks(cfg, ev) + [baseline_check(cfg, ev)]
+                    + fairness_checks(cfg, ev))
+        first = "champion" not in ev.models
+        relative = ([Check(name="change:*", kind="change", passed=True, value=None, threshold="", skipped=True,
+                           detail="first model: no champion, change thresholds skipped")]
+                    if first else coverage_checks(cfg, ev) + change_checks(cfg, ev))
         checks = absolute + relative
         failed_abs = [c for c in absolute if not c.passed]
         if failed_abs:
-            return Decision("rejected", False, "fails: " + "; ".join(c.detail for c in failed_abs[:4]), champion_version, checks)
+            return Decision(decision="rejected", promote=False, reason="fails: " + "; ".join(c.detail for c in failed_abs[:4]),
+                            champion_version=cv, checks=checks)
         if first:
-            return Decision("promoted", True, f"first model: passes {sum(not c.skipped for c in absolute)} absolute checks", None, checks)
+            n = sum(not c.skipped for c in absolute)
+            return Decision(decision="promoted", promote=True, reason=f"first model: passes {n} absolute checks", champion_version=None,
+                            checks=checks)
         failed_rel = [c for c in relative if not c.passed]
         if failed_rel:
-            return Decision("kept_champion", False, f"vs champion v{champion_version}: " + "; ".join(c.detail for c in failed_rel[:4]),
-                            champion_version, checks)
-        judged = [c for c in relative if not c.skipped]
-        head = judged[0].detail if judged else ""
-        return Decision("promoted", True, f"passes {len(judged)} checks vs champion v{champion_version}: {head}", champion_version, checks)
-    except Exception as e:  # fail closed
-        return Decision("rejected", False, f"policy error: {type(e).__name__}: {e}", champion_version, [])
-
-
-def render_markdown(cfg: ProjectConfig, record: dict[str, Any]) -> str:
-    """decision.md: every check with value, threshold and result, readable in the MLflow UI."""
-    lines = [
-        f"# Promotion decision: {cfg.name} v{record.get('version')}",
-        "",
-        f"**Decision: {record['decision']}** (validation {record.get('validation_status')}) -- {record['reason']}",
-        "",
-        f"- as-of date: {record.get('as_of')}; champion at decision: v{record.get('champion_version') or '-'}",
-        f"- decided at: {record.get('decided_at')}; MLflow run: `{record.get('run_id')}`",
-        "",
-        "| check | slice | value | threshold | result |",
-        "|---|---|---:|---|---|",
-    ]
-    for c in record.get("checks", []):
-        val = "" if c["value"] is None else f"{c['value']:+.4f}" if c["kind"] in ("change", "baseline", "significance") else f"{c['value']:.4f}"
-        res = "skipped" if c["skipped"] else ("PASS" if c["passed"] else "**FAIL**")
-        lines.append(f"| {c['name']} | {c['slice']} | {val} | {c['threshold']} | {res} |")
-    lines += ["", "Details:", ""] + [f"- {c['name']}: {c['detail']}" for c in record.get("checks", [])]
-    return "\n".join(lines) + "\n"
+            return Decision(decision="kept_champion", promote=False, champion_version=cv, checks=checks,
+                            reason=f"vs champion v{cv}: " + "; ".join(c.detail for c in failed_rel[:4]))
+        judged = [c for c in checks if not c.skipped]
+        lead = next((c for c in relative if c.kind == "change" and not c.skipped and c.slice == OVERALL), None)
+        head = lead.detail if lead else f"{len(judged)} checks"
+        return Decision(decision="promoted", promote=True, champion_version=cv, checks=checks,
+                        reason=f"passes all {len(judged)} judged checks vs champion v{cv}; deciding rule: {head}")
+    except Exception as e:  # fail closed: a bug or a malformed report moves nothing
+        return Decision(decision="rejected", promote=False, reason=f"policy error: {type(e).__name__}: {e}", champion_version=cv, checks=[])

@@ -2,18 +2,19 @@
 
 * Routes per project (`/v1/<project>/predict`, `/predict_batch`, `/model`), each with a request
   model built from the project config and its GX suite (types, required fields, value sets and
-  ranges; extra fields refused), so the OpenAPI spec documents every project precisely.
-* A background poll re-resolves `models:/<project>@champion`; a new version is loaded beside the
-  old one and swapped by one reference assignment, so requests in flight finish on the old model;
-  a version that fails to load is logged and the old one keeps serving.
+  ranges; extra fields refused; NaN, Infinity and out-of-range numbers refused with 422 naming the
+  field), so the OpenAPI spec documents every project precisely.
+* Limits enforced while reading: the body is counted as it streams in (chunked bodies included)
+  and cut off with 413 past the cap; a batch holds at most 1,000 records (in the schema).
+* Metrics labelled by the matched route template only (an unknown path is `unmatched`), recorded
+  after routing; every response counted, 4xx and 5xx included.
+* A background poll re-resolves `@champion`; a new version is loaded (skops, the project's own
+  allow-list: pickle and unknown types are refused) beside the old one and swapped by one
+  reference assignment; a version that fails to load is logged and the old one keeps serving.
 * Every prediction is buffered and appended to the lake under `predictions/<project>/dt=YYYY-MM-DD/`;
   a lake outage never fails a request (bounded buffer, drops counted in /metrics).
-* `API_TOKEN` set: every endpoint but /health and /ready needs `Authorization: Bearer <token>`.
-
-Configuration (environment): API_TOKEN, SERVING_PROJECTS (comma list; default all),
-SERVING_POLL_SECONDS (30), SERVING_FLUSH_SECONDS (10), SERVING_LOG_BUFFER (10000),
-SERVING_MAX_BODY_BYTES (2 MiB), SERVING_CORS_ORIGINS (comma list; default none = CORS off),
-SERVING_RISK_BANDS ("0.3,0.7"): low < 0.3 <= medium < 0.7 <= high.
+* A bearer token (`API_TOKEN`) is required on everything but /health and /ready, unless the server
+  is started with `--insecure`, which only binds a loopback host.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import contextlib
 import datetime as dt
 import hmac
 import io
+import ipaddress
 import json
 import logging
-import os
+import math
 import threading
 import time
 import uuid
@@ -35,57 +37,30 @@ from typing import Any, Literal
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from pipelines import tracking
+from pipelines import layout, names
 from pipelines.config import ProjectConfig, load_project, project_names
-from pipelines.settings import get_settings
-from pipelines.storage import Lake, open_lake
+from pipelines.resources import Resources
+from pipelines.settings import ServingSettings, Settings
+from pipelines.storage import Lake
 
 log = logging.getLogger("pipelines.serving")
 BATCH_LIMIT = 1000
+UNBOUNDED = 1e12  # numeric fields the suite gives no range: still finite and sane
 
 
-@dataclass(frozen=True)
-class ServingSettings:
-    projects: list[str]
-    poll_seconds: float
-    flush_seconds: float
-    log_buffer: int
-    max_body_bytes: int
-    cors_origins: list[str]
-    api_token: str | None
-    risk_bands: tuple[float, float]
-
-    @classmethod
-    def from_env(cls) -> ServingSettings:
-        env = os.environ
-        bands = tuple(float(x) for x in env.get("SERVING_RISK_BANDS", "0.3,0.7").split(","))
-        if len(bands) != 2 or not 0 < bands[0] < bands[1] < 1:
-            raise ValueError(f"SERVING_RISK_BANDS must be 'low,high' with 0 < low < high < 1, got {bands}")
-        projects = [p.strip() for p in env.get("SERVING_PROJECTS", "").split(",") if p.strip()] or project_names()
-        return cls(
-            projects=projects,
-            poll_seconds=float(env.get("SERVING_POLL_SECONDS", "30")),
-            flush_seconds=float(env.get("SERVING_FLUSH_SECONDS", "10")),
-            log_buffer=int(env.get("SERVING_LOG_BUFFER", "10000")),
-            max_body_bytes=int(env.get("SERVING_MAX_BODY_BYTES", str(2 * 1024 * 1024))),
-            cors_origins=[o.strip() for o in env.get("SERVING_CORS_ORIGINS", "").split(",") if o.strip()],
-            api_token=env.get("API_TOKEN") or None,
-            risk_bands=(bands[0], bands[1]),
-        )
+class InsecureServingError(ValueError):
+    pass
 
 
 # ----------------------------------------------------------------------------- request models
-def _suite_constraints(cfg: ProjectConfig) -> dict[str, dict[str, Any]]:
+def suite_constraints(cfg: ProjectConfig, expectations_dir: Any) -> dict[str, dict[str, Any]]:
     """Ranges, value sets and nullability per column, read from the project's GX suite JSON."""
     out: dict[str, dict[str, Any]] = {}
-    path = get_settings().expectations_dir / cfg.validation.suite
-    try:
-        suite = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return out
+    suite = json.loads((expectations_dir / cfg.validation.suite).read_text())
     for e in suite.get("expectations", []):
         kw = e.get("kwargs", {})
         col = kw.get("column")
@@ -94,39 +69,44 @@ def _suite_constraints(cfg: ProjectConfig) -> dict[str, dict[str, Any]]:
         c = out.setdefault(col, {})
         if e["type"] == "expect_column_values_to_be_between":
             c["ge"], c["le"] = kw.get("min_value"), kw.get("max_value")
-        elif e["type"] == "expect_column_values_to_be_in_set":
-            c["values"] = kw.get("value_set")
+        elif e["type"] == "expect_column_values_to_be_in_set" and "mostly" not in kw:
+            c["values"] = kw.get("value_set")  # with `mostly` it is a share check, not the value set
         elif e["type"] == "expect_column_values_to_not_be_null":
             c["required"] = kw.get("mostly", 1.0) >= 1.0
     return out
 
 
-def record_model(cfg: ProjectConfig) -> type[BaseModel]:
+def _numeric_field(col: str, c: dict[str, Any]) -> dict[str, Any]:
+    values = c.get("values")
+    if values and all(isinstance(v, (int, float)) for v in values):
+        return {"ge": min(values), "le": max(values), "description": f"one of {values}"}
+    ge = c.get("ge") if c.get("ge") is not None else -UNBOUNDED
+    le = c.get("le") if c.get("le") is not None else UNBOUNDED
+    return {"ge": ge, "le": le, "description": f"numeric feature {col} in [{ge}, {le}]"}
+
+
+def record_model(cfg: ProjectConfig, expectations_dir: Any) -> type[BaseModel]:
     """A strict pydantic model of one input record for this project."""
-    cons = _suite_constraints(cfg)
+    cons = suite_constraints(cfg, expectations_dir)
     fields: dict[str, Any] = {}
     for col in cfg.features:
         c = cons.get(col, {})
-        required = c.get("required", False)  # required only where the suite demands non-null values
-        kw: dict[str, Any]
         if col in cfg.categorical_features:
             typ: Any = Literal[tuple(str(v) for v in c["values"])] if c.get("values") else str  # type: ignore[misc]
-            kw = {"description": f"categorical feature {col}"}
+            kw: dict[str, Any] = {"description": f"categorical feature {col}", **({} if c.get("values") else {"max_length": 200})}
         else:
-            typ, values = float, c.get("values")
-            if values and all(isinstance(v, (int, float)) for v in values):
-                kw = {"ge": min(values), "le": max(values), "description": f"one of {values}"}
-            else:
-                kw = {"ge": c.get("ge"), "le": c.get("le"), "description": f"numeric feature {col}"}
-        fields[col] = (typ, Field(**kw)) if required else (typ | None, Field(None, **kw))
+            typ, kw = float, _numeric_field(col, c)
+        fields[col] = (typ, Field(**kw)) if c.get("required", False) else (typ | None, Field(None, **kw))
     for col in cfg.input_columns[len(cfg.features):]:  # raw inputs only feature engineering reads (e.g. a date)
         fields[col] = (str, Field(description=f"raw input {col} (used by feature engineering)", max_length=64))
-    return create_model(f"{cfg.name.title()}Record", __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload]
+    config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    return create_model(f"{cfg.name.title()}Record", __config__=config, **fields)  # type: ignore[call-overload, no-any-return]
 
 
 def batch_model(cfg: ProjectConfig, record: type[BaseModel]) -> type[BaseModel]:
-    return create_model(f"{cfg.name.title()}Batch", __config__=ConfigDict(extra="forbid"),
-                        records=(list[record], Field(min_length=1, description=f"at most {BATCH_LIMIT} records")))  # type: ignore[valid-type]
+    return create_model(f"{cfg.name.title()}Batch", __config__=ConfigDict(extra="forbid"),  # type: ignore[call-overload, no-any-return]
+                        records=(list[record], Field(min_length=1, max_length=BATCH_LIMIT,  # type: ignore[valid-type]
+                                                     description=f"1 to {BATCH_LIMIT} records")))
 
 
 class Prediction(BaseModel):
@@ -135,6 +115,7 @@ class Prediction(BaseModel):
     request_id: str
     probability: float | None = None
     label: int | None = None
+    class_label: str | None = None
     risk_level: Literal["low", "medium", "high"] | None = None
     threshold: float | None = None
     prediction: float | None = None
@@ -164,11 +145,9 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
-        self.requests = Counter("serving_requests_total", "Requests by project, endpoint and status", ["project", "endpoint", "status"],
-                                registry=self.registry)
-        self.errors = Counter("serving_errors_total", "Error responses (status >= 400)", ["project", "endpoint", "status"],
-                              registry=self.registry)
-        self.latency = Histogram("serving_request_latency_seconds", "Request latency", ["project", "endpoint"], registry=self.registry,
+        self.requests = Counter("serving_requests_total", "Responses by route template and status", ["route", "status"], registry=self.registry)
+        self.errors = Counter("serving_errors_total", "Responses with status >= 400", ["route", "status"], registry=self.registry)
+        self.latency = Histogram("serving_request_latency_seconds", "Request latency", ["route"], registry=self.registry,
                                  buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
         self.predicted = Histogram("serving_predicted_value", "Predicted probability (or value) per project", ["project"],
                                    registry=self.registry, buckets=tuple(i / 10 for i in range(1, 11)))
@@ -198,6 +177,8 @@ class PredictionLog:
             buf.extend(rows)
 
     def flush(self, lake: Lake | None) -> int:
+        from pipelines.storage import LakeError
+
         written = 0
         for project in list(self.buffers):
             with self.lock:
@@ -206,14 +187,14 @@ class PredictionLog:
                 continue
             try:
                 if lake is None:
-                    raise RuntimeError("lake not available")
+                    raise LakeError("lake not available")
                 df = pd.DataFrame(rows)
                 for day, part in df.groupby(df["timestamp"].str[:10]):
                     buf = io.BytesIO()
                     part.to_parquet(buf, index=False)
-                    key = f"predictions/{project}/dt={day}/part-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}.parquet"
-                    lake.put_bytes(key, buf.getvalue(), overwrite=False)
-            except Exception as e:  # keep the rows for the next flush (bounded by capacity)
+                    lake.put_bytes(layout.prediction_key(project, str(day), f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"),
+                                   buf.getvalue(), overwrite=False)
+            except (LakeError, OSError) as e:  # keep the rows for the next flush (bounded by capacity)
                 log.warning("prediction log flush for %s failed (%d rows kept): %s", project, len(rows), e)
                 continue
             with self.lock:
@@ -228,33 +209,34 @@ class PredictionLog:
 class Service:
     settings: ServingSettings
     configs: dict[str, ProjectConfig]
+    res: Resources | None = None
     metrics: Metrics = field(default_factory=Metrics)
     slots: dict[str, ModelSlot] = field(default_factory=dict)
-    lake: Lake | None = None
     predictions: PredictionLog | None = None
 
     def __post_init__(self) -> None:
         self.predictions = PredictionLog(self.metrics, self.settings.log_buffer)
 
     def refresh(self, project: str) -> str:
-        """Re-resolve @champion; load a new version beside the old one, then swap. Never raises."""
-        try:
-            champ = tracking.alias_version(project, tracking.CHAMPION)
-        except Exception as e:
-            log.warning("cannot resolve %s@champion: %s", project, e)
-            return "error"
+        """Re-resolve @champion; load a new version beside the old one, then swap. Never raises: the
+        service keeps what it serves and says why (log + metric)."""
+        assert self.res is not None
         current = self.slots.get(project)
-        if champ is None:
-            return "none"
-        if current is not None and current.version == champ.version:
-            return "unchanged"
         try:
-            model = tracking.load_model(f"models:/{project}/{champ.version}")
-            slot = ModelSlot(champ.version, model, tracking.threshold_of(champ.tags), champ.tags, champ.run_id,
+            champ = self.res.registry.alias_version(project, names.CHAMPION)
+            if champ is None:
+                return "none"
+            if current is not None and current.version == champ.version:
+                return "unchanged"
+            from pipelines.evaluate import model_threshold
+
+            model = self.res.load_model(f"models:/{project}/{champ.version}")
+            slot = ModelSlot(champ.version, model, model_threshold(model, champ.threshold), champ.tags, champ.run_id,
                              dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-        except Exception as e:
+        except Exception as e:  # a background poll must outlive any registry or artifact failure
             self.metrics.reloads.labels(project, "failed").inc()
-            log.error("loading %s v%s failed, still serving v%s: %s", project, champ.version, current.version if current else "-", e)
+            log.error("resolving/loading %s@champion failed, still serving %s: %s: %s", project,
+                      f"v{current.version}" if current else "nothing", type(e).__name__, e)
             return "failed"
         self.slots[project] = slot  # one reference assignment: atomic for readers
         if current is not None:
@@ -285,89 +267,158 @@ class Service:
                 self.metrics.predicted.labels(project).observe(float(v))
                 out.append(Prediction(project=project, model_version=slot.version, request_id=request_id, prediction=round(float(v), 4)))
         else:
-            thr = 0.5 if slot.threshold is None else slot.threshold
-            for p in slot.model.predict_proba(X)[:, 1]:
+            neg = cfg.negative_label or f"not {cfg.positive_label}"
+            for p, label in zip(slot.model.predict_proba(X)[:, 1], slot.model.predict(X)):  # predict applies the model's threshold
                 self.metrics.predicted.labels(project).observe(float(p))
                 out.append(Prediction(project=project, model_version=slot.version, request_id=request_id, probability=round(float(p), 6),
-                                      label=int(p >= thr), risk_level=self.risk(float(p)), threshold=thr))  # type: ignore[arg-type]
+                                      label=int(label), class_label=cfg.positive_label if int(label) else neg,
+                                      risk_level=self.risk(float(p)), threshold=slot.threshold))  # type: ignore[arg-type]
         now = dt.datetime.now(dt.timezone.utc).isoformat()
         assert self.predictions is not None
         self.predictions.append(project, [{"timestamp": now, "request_id": request_id, "model_version": slot.version,
                                            "inputs": json.dumps(r, default=str), "probability": o.probability, "label": o.label,
-                                           "prediction": o.prediction}
-                                          for r, o in zip(records, out)])
+                                           "prediction": o.prediction} for r, o in zip(records, out)])
         return slot, out
 
 
+# ----------------------------------------------------------------------------- ASGI middleware
+class Guard:
+    """Pure ASGI middleware: reads the request body itself, up to the cap (Content-Length or chunked:
+    it stops reading at cap + 1 bytes and answers 413), then hands the buffered body to the app; and
+    records every response by route template and status after routing."""
+
+    def __init__(self, app: Any, metrics: Metrics, max_body: int):
+        self.app, self.metrics, self.max_body = app, metrics, max_body
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), {"code": 500}
+        try:
+            body = await self._read(scope, receive)
+            if body is None:
+                await self._reply(send, 413, f"request body over {self.max_body} bytes", status)
+                return
+            replayed = False
+
+            async def replay() -> Any:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()  # after the body: only a disconnect can come
+
+            async def tracking_send(msg: Any) -> None:
+                if msg["type"] == "http.response.start":
+                    status["code"] = msg["status"]
+                await send(msg)
+
+            await self.app(scope, replay, tracking_send)
+        finally:
+            self._record(scope, status["code"], started)
+
+    async def _read(self, scope: dict[str, Any], receive: Any) -> bytes | None:
+        """The whole body, or None when it exceeds the cap (declared or streamed)."""
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            return None
+        chunks, seen = [], 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                break
+            chunk = msg.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not msg.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    @staticmethod
+    async def _reply(send: Any, code: int, detail: str, status: dict[str, Any]) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        await send({"type": "http.response.start", "status": code,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+        status["code"] = code
+
+    def _record(self, scope: dict[str, Any], code: int, started: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        self.metrics.requests.labels(route, str(code)).inc()
+        if code >= 400:
+            self.metrics.errors.labels(route, str(code)).inc()
+        self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+def _finite(v: Any) -> Any:
+    """JSON-safe copy of a validation error's input (NaN/Infinity become strings)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
 # ----------------------------------------------------------------------------- the app
-def create_app(settings: ServingSettings | None = None) -> FastAPI:
-    s = settings or ServingSettings.from_env()
-    configs = {p: load_project(p) for p in s.projects}
-    svc = Service(settings=s, configs=configs)
+def create_app(settings: Settings | None = None, *, insecure: bool = False, res: Resources | None = None) -> FastAPI:
+    s = settings or Settings.from_env()
+    sv = s.serving
+    if sv.api_token is None and not insecure:
+        raise InsecureServingError("API_TOKEN is not set: the prediction API needs a bearer token. Set API_TOKEN, or start with "
+                                   "--insecure for a local trial on a loopback host")
+    configs = {p: load_project(p, s) for p in (sv.projects or project_names(s))}
+    svc = Service(settings=sv, configs=configs, res=res)
 
-    async def poll() -> None:
+    async def every(seconds: float, fn: Any) -> None:
         while True:
-            await asyncio.sleep(s.poll_seconds)
-            await asyncio.to_thread(svc.refresh_all)
-
-    async def flush() -> None:
-        while True:
-            await asyncio.sleep(s.flush_seconds)
-            await asyncio.to_thread(svc.predictions.flush, svc.lake)  # type: ignore[union-attr]
+            await asyncio.sleep(seconds)
+            await asyncio.to_thread(fn)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
-        try:
-            svc.lake = open_lake()
-        except Exception as e:
-            log.error("lake unavailable, predictions will be buffered: %s", e)
+        if svc.res is None:
+            svc.res = Resources.from_settings(s)
         states = await asyncio.to_thread(svc.refresh_all)
         log.info("serving start: %s", states)
-        tasks = [asyncio.create_task(poll()), asyncio.create_task(flush())]
+        tasks = [asyncio.create_task(every(sv.poll_seconds, svc.refresh_all)),
+                 asyncio.create_task(every(sv.flush_seconds, lambda: svc.predictions.flush(svc.res.lake)))]  # type: ignore[union-attr]
         yield
         for t in tasks:
             t.cancel()
-        await asyncio.to_thread(svc.predictions.flush, svc.lake)  # type: ignore[union-attr]
+        await asyncio.to_thread(svc.predictions.flush, svc.res.lake)  # type: ignore[union-attr]
 
-    app = FastAPI(title="mlops prediction service", version="1.0",
-                  description="Serves each project's MLflow `champion`; follows the alias without restarts.", lifespan=lifespan)
+    app = FastAPI(title="mlops prediction service", version="1.1", lifespan=lifespan,
+                  description="Serves each project's MLflow `champion`; follows the alias without restarts.")
     app.state.service = svc
 
-    if s.cors_origins:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{**{k: v for k, v in e.items() if k != "ctx"}, "input": _finite(e.get("input"))} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    if sv.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=s.cors_origins, allow_methods=["GET", "POST"],
+        app.add_middleware(CORSMiddleware, allow_origins=sv.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Any) -> Any:
-        started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > s.max_body_bytes:
-            response: Any = JSONResponse({"detail": f"request body over {s.max_body_bytes} bytes"}, status_code=413)
-        else:
-            response = await call_next(request)
-        parts = request.url.path.strip("/").split("/")
-        project = parts[1] if len(parts) >= 3 and parts[0] == "v1" and parts[1] in configs else "-"
-        endpoint = parts[-1] if parts and parts[-1] else "root"
-        status = str(response.status_code)
-        svc.metrics.requests.labels(project, endpoint, status).inc()
-        if response.status_code >= 400:
-            svc.metrics.errors.labels(project, endpoint, status).inc()
-        svc.metrics.latency.labels(project, endpoint).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(Guard, metrics=svc.metrics, max_body=sv.max_body_bytes)
 
     def authorize(request: Request) -> None:
-        if s.api_token is None:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), s.api_token.encode()):
+        if sv.api_token is None:
+            return  # --insecure on a loopback host
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), sv.api_token.encode()):
             raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     def request_id(request: Request) -> str:
         rid = request.headers.get("x-request-id", "")
-        return rid if 0 < len(rid) <= 100 else uuid.uuid4().hex
+        return rid if 0 < len(rid) <= 100 and rid.isprintable() else uuid.uuid4().hex
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, Any]:
@@ -387,46 +438,31 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         return PlainTextResponse(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for project, cfg in configs.items():
-        _add_project_routes(app, svc, project, cfg, authorize, request_id)
-
-    @app.api_route("/v1/{project}/{endpoint}", methods=["GET", "POST"], include_in_schema=False, dependencies=[Depends(authorize)])
-    def unknown(project: str, endpoint: str) -> None:
-        if project not in configs:
-            raise HTTPException(404, f"unknown project {project!r}; served: {sorted(configs)}")
-        raise HTTPException(404, f"unknown endpoint {endpoint!r} for {project}")
-
+        _add_project_routes(app, svc, project, cfg, s, authorize, request_id)
     return app
 
 
-def _add_project_routes(app: FastAPI, svc: Service, project: str, cfg: ProjectConfig, authorize: Any, request_id: Any) -> None:
-    Record = record_model(cfg)
+def _add_project_routes(app: FastAPI, svc: Service, project: str, cfg: ProjectConfig, s: Settings, authorize: Any, request_id: Any) -> None:
+    Record = record_model(cfg, s.expectations_dir)
     Batch = batch_model(cfg, Record)
-    errors: dict[int | str, dict[str, Any]] = {401: {"description": "bad token"}, 413: {"description": "too large"}, 422: {"description": "invalid record"},
-              503: {"description": "no model loaded"}}
+    errors: dict[int | str, dict[str, Any]] = {401: {"description": "bad token"}, 413: {"description": "too large"},
+                                               422: {"description": "invalid record"}, 503: {"description": "no model loaded"}}
 
     def predict(record: Record, rid: str = Depends(request_id)) -> Prediction:  # type: ignore[valid-type]
-        _, out = svc.predict(project, [record.model_dump()], rid)  # type: ignore[attr-defined]
-        return out[0]
+        return svc.predict(project, [record.model_dump()], rid)[1][0]  # type: ignore[attr-defined]
 
     def predict_batch(batch: Batch, rid: str = Depends(request_id)) -> BatchPrediction:  # type: ignore[valid-type]
-        records = batch.records  # type: ignore[attr-defined]
-        if len(records) > BATCH_LIMIT:
-            raise HTTPException(413, f"batch of {len(records)} records exceeds the limit of {BATCH_LIMIT}")
-        slot, out = svc.predict(project, [r.model_dump() for r in records], rid)
+        slot, out = svc.predict(project, [r.model_dump() for r in batch.records], rid)  # type: ignore[attr-defined]
         return BatchPrediction(project=project, model_version=slot.version, request_id=rid, count=len(out), predictions=out)
 
     def model_info() -> dict[str, Any]:
         slot = svc.slots.get(project)
         if slot is None:
             raise HTTPException(503, f"no model loaded for {project!r}")
-        metrics: dict[str, Any] = {}
-        with contextlib.suppress(Exception):
-            m = tracking.run_info(slot.run_id)["metrics"]
-            metrics = {k: m.get(f"test_{k}") for k in (cfg.primary_metric, "pr_auc", "f1", "accuracy", "recall", "precision")}
-        return {"project": project, "alias": tracking.CHAMPION, "version": slot.version, "loaded_at": slot.loaded_at,
-                "as_of": slot.tags.get("as_of"), "training_window": slot.tags.get("window"), "threshold": slot.threshold,
-                "family": slot.tags.get("family"), "decision": slot.tags.get("decision"),
-                "decision_reason": slot.tags.get("decision_reason"), "metrics": metrics}
+        return {"project": project, "alias": names.CHAMPION, "version": slot.version, "loaded_at": slot.loaded_at,
+                "as_of": slot.tags.get(names.AS_OF), "training_window": slot.tags.get(names.WINDOW), "threshold": slot.threshold,
+                "family": slot.tags.get(names.FAMILY), "decision": slot.tags.get(names.DECISION),
+                "decision_reason": slot.tags.get(names.DECISION_REASON)}
 
     # This module postpones annotations; the per-project models are locals, so bind them explicitly.
     predict.__annotations__["record"] = Record
@@ -437,10 +473,23 @@ def _add_project_routes(app: FastAPI, svc: Service, project: str, cfg: ProjectCo
     app.post(f"/v1/{project}/predict_batch", response_model=BatchPrediction, tags=[project], dependencies=deps, responses=errors,
              summary=f"{project}: score up to {BATCH_LIMIT} records")(predict_batch)
     app.get(f"/v1/{project}/model", tags=[project], dependencies=deps, responses=errors,
-            summary=f"{project}: the served version, its window, metrics and decision")(model_info)
+            summary=f"{project}: the served version, its window and decision")(model_info)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, insecure: bool = False) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    if insecure and not is_loopback(host):
+        raise InsecureServingError(f"--insecure serves without a token: refused on the non-loopback host {host!r}")
+    if insecure:
+        log.warning("serving WITHOUT authentication (--insecure) on %s:%d: local trials only", host, port)
+    uvicorn.run(create_app(settings, insecure=insecure), host=host, port=port, log_level="info")

@@ -1,305 +1,281 @@
 """The pipeline's steps with their I/O: what a DAG task (or `python -m pipelines run`) calls.
 
-Each step reads its inputs from the lake / MLflow by the small values the previous step returned
-(URIs, run ids, versions), calls the plain functions in `pipelines.*`, writes its outputs keyed by
-project and as-of date, and returns small JSON-able values again -- exactly what XCom carries.
+Each step takes the `Resources` built at the edge, the project config, the `RunSpec` and the typed
+results of earlier steps; reads its inputs from the lake / MLflow by the URIs and ids those carry;
+calls the domain functions (extract, validate, search, refit, evaluate, policy, drift); writes its
+outputs under keys from `pipelines.layout`; and returns a typed result again. Only the DAG's task
+adapters turn results into JSON for XCom.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
+import time
 from typing import Any
 
-from pipelines.config import ProjectConfig, load_project
-from pipelines.storage import Lake, open_lake, run_prefix
+from pipelines import layout, names
+from pipelines.config import ProjectConfig
+from pipelines.contracts import (
+    DriftSummary, Evaluated, Evaluation, Extracted, Registered, RunSpec, SearchPlan, Trained, Tuned, Validated,
+)
+from pipelines.resources import Resources
+from pipelines.tracking import VersionInfo
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RunContext:
-    """Who is running (DAG/run ids) and for which as-of date; run-time overrides from Params."""
-
-    project: str
-    as_of: dt.date
-    interval_start: dt.date | None = None
-    dag_id: str = "cli"
-    run_id: str = "manual"
-    n_trials: int | None = None
-    timeout_minutes: float | None = None
-    window_days: int | None = None
-    promote: bool = True
-    optuna_workers: int = 1
-    extra_tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def run_key(self) -> str:
-        return f"{self.project}/{self.as_of.isoformat()}"
-
-    def config(self) -> ProjectConfig:
-        return load_project(self.project)
-
+def summarize(step: str, lines: list[str]) -> None:
+    """The last lines of every task log: what it did and decided, readable without scrolling."""
+    log.info("== %s: %s", step, lines[0])
+    for line in lines[1:]:
+        log.info("   %s", line)
 
 
 # --------------------------------------------------------------------------------------- extract
-def step_extract(ctx: RunContext) -> dict[str, Any]:
+def step_extract(res: Resources, cfg: ProjectConfig, run: RunSpec) -> Extracted:
     from pipelines.extract import extract
 
-    return extract(open_lake(), ctx.config(), ctx.as_of, ctx.interval_start, ctx.window_days).to_dict()
+    ex = extract(res.lake, cfg, run.as_of, run.interval_start, run.window_days)
+    summarize("extract", [f"{ex.rows} rows from {ex.partitions} partitions ({ex.window}) as of {ex.as_of}",
+                          f"train {ex.train_rows} / test {ex.test_rows} ({ex.split}); {ex.new_rows} new rows since {ex.new_since}",
+                          f"snapshots: {layout.run_prefix(cfg.name, run.as_of, ex.data_hash)} (data {layout.data_id(ex.data_hash)})"])
+    return ex
 
 
 # -------------------------------------------------------------------------------------- validate
-def step_validate(ctx: RunContext, extracted: dict[str, Any]) -> dict[str, Any]:
-    import pandas as pd
-
+def step_validate(res: Resources, cfg: ProjectConfig, run: RunSpec, ex: Extracted) -> Validated:
+    """The project's suite on the window's rows as they arrived (before cleaning filters)."""
+    from pipelines.extract import load_snapshot, strip_snapshot_columns
     from pipelines.validate import validate_frame
 
-    lake, cfg = open_lake(), ctx.config()
-    df = pd.concat([lake.get_parquet(lake.key_of(extracted["train_uri"])),
-                    lake.get_parquet(lake.key_of(extracted["test_uri"]))], ignore_index=True)
-    outcome = validate_frame(df, cfg, lake=lake, report_prefix=run_prefix(cfg.name, ctx.as_of) + "validation/")
+    df = load_snapshot(res.lake, ex.window_uri)
+    outcome = validate_frame(strip_snapshot_columns(df), cfg, res.settings.expectations_dir, lake=res.lake,
+                             report_prefix=layout.validation_prefix(cfg.name, run.as_of, ex.data_hash))
+    summarize("validate", [f"suite {cfg.validation.suite}: {outcome.evaluated} expectations passed on {outcome.rows} rows "
+                           f"({outcome.seconds:.1f}s)", f"report: {outcome.docs_uri}"])
     return outcome.summary()
 
 
 # ----------------------------------------------------------------------------------------- train
-def fingerprint(cfg: ProjectConfig, extracted: dict[str, Any], ctx: RunContext) -> str:
+def fingerprint(cfg: ProjectConfig, ex: Extracted, run: RunSpec) -> str:
     """Everything that determines the trained model: same fingerprint -> same model (seeded)."""
     basis = {
-        "data_hash": extracted["data_hash"],
-        "config": cfg.model_dump(mode="json", include={"features", "numeric_features", "categorical_features", "feature_engineering",
-                                                       "search", "threshold", "split", "primary_metric", "target"}),
-        "n_trials": ctx.n_trials or cfg.search.n_trials,
-        "timeout_minutes": ctx.timeout_minutes or cfg.search.timeout_minutes,
-        "window_days": ctx.window_days or cfg.training_window_days,
+        "data_hash": ex.data_hash,
+        "config": cfg.model_dump(mode="json", include={"numeric_features", "categorical_features", "feature_engineering", "search",
+                                                       "threshold", "split", "primary_metric", "target", "positive_label",
+                                                       "calibration", "target_transform", "maturity", "categorical_encoding"}),
+        "n_trials": run.n_trials or cfg.search.n_trials,
+        "timeout_minutes": run.timeout_minutes or cfg.search.timeout_minutes,
+        "window_days": run.window_days or cfg.training_window_days,
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def step_train(ctx: RunContext, extracted: dict[str, Any], validation: dict[str, Any]) -> dict[str, Any]:
-    from pipelines import tracking
-    from pipelines.settings import get_settings
-    from pipelines.train import study_plots, train
+def step_plan_search(res: Resources, cfg: ProjectConfig, run: RunSpec, ex: Extracted) -> SearchPlan:
+    from pipelines.search import plan
 
-    lake, cfg = open_lake(), ctx.config()
-    fp = fingerprint(cfg, extracted, ctx)
-    found = tracking.reusable_run(cfg.name, ctx.run_key, fp)
-    if found is not None:
-        info = tracking.run_info(found.run_id)
-        log.info("reusing MLflow run %s for %s: same data hash and settings (fingerprint %s); not retraining",
-                 found.run_id, ctx.run_key, fp)
-        return {"run_id": found.run_id, "model_uri": found.model_uri, "reused": True, "experiment_id": info["experiment_id"],
-                "threshold": tracking.threshold_of(info["tags"]), "family": info["params"].get("family")}
-    train_df = lake.get_parquet(lake.key_of(extracted["train_uri"]))
-    res = train(cfg, train_df, study_name=f"{cfg.name}-{ctx.as_of.isoformat()}", storage=get_settings().optuna_storage,
-                n_trials=ctx.n_trials, timeout_minutes=ctx.timeout_minutes, workers=ctx.optuna_workers)
-    params = {"family": res.family, **{f"model.{k}": v for k, v in res.params.items()},
-              "n_trials": ctx.n_trials or cfg.search.n_trials, "cv_folds": cfg.search.cv_folds,
-              "training_window_days": ctx.window_days or cfg.training_window_days, "threshold_rule": cfg.threshold.metric,
-              "seed": cfg.search.seed}
-    metrics = {"cv_" + cfg.primary_metric: res.cv_score, **({"threshold": res.threshold} if res.threshold is not None else {}),
-               "optuna_trials": res.n_trials, "optuna_complete": res.n_complete, "optuna_pruned": res.n_pruned,
-               "train_seconds": res.duration_s, "train_rows": len(train_df),
-               **{f"oof_{k}": v for k, v in res.oof_metrics.items()}}
-    tags = {"dag_id": ctx.dag_id, "airflow_run_id": ctx.run_id, "as_of": ctx.as_of.isoformat(),
-            "data_hash": extracted["data_hash"], "window": f"{extracted['window_start']}..{extracted['window_end']}",
-            "gx_success": str(validation.get("success")), "gx_result": json.dumps(validation, default=str),
-            "mlops.threshold": "" if res.threshold is None else str(res.threshold), "mlops.train_uri": extracted["train_uri"],
-            "mlops.test_uri": extracted["test_uri"], **ctx.extra_tags}
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "training"
-        out.mkdir()
-        res.trials.to_csv(out / "optuna_trials.csv", index=False)
-        (out / "optuna_summary.json").write_text(json.dumps(res.summary(), indent=2, default=str))
-        study_plots(res.study, out)
-        for name in ("validation.json", "data_docs.html"):
-            key = run_prefix(cfg.name, ctx.as_of) + "validation/" + name
-            if lake.exists(key):
-                (out / f"gx_{name}").write_bytes(lake.get_bytes(key))
-        logged = tracking.log_training(cfg.name, ctx.run_key, fp, res.model, train_df[cfg.input_columns].head(5),
-                                       params, metrics, tags, Path(tmp))
-    log.info("logged model %s to MLflow run %s", logged.model_uri, logged.run_id)
-    return {"run_id": logged.run_id, "model_uri": logged.model_uri, "reused": False, "threshold": res.threshold, "family": res.family,
-            "experiment_id": tracking.experiment_id(cfg.name)}
+    fp = fingerprint(cfg, ex, run)
+    found = res.registry.reusable_run(cfg.name, run.run_key, fp)
+    p = plan(cfg, study_name=f"{cfg.name}-{run.as_of.isoformat()}-{fp}", fingerprint=fp, storage=res.optuna_storage,
+             n_trials=run.n_trials or cfg.search.n_trials, timeout_s=60.0 * (run.timeout_minutes or cfg.search.timeout_minutes),
+             workers=run.optuna_workers, reuse_run_id=found.run_id if found else None)
+    summarize("plan_search", [f"reusing MLflow run {found.run_id}: same data and settings (fingerprint {fp}); no search" if found else
+                              f"study {p.study_name}: {p.n_trials} trials over {p.workers} worker(s), {p.timeout_s:.0f}s budget"])
+    return p
+
+
+def step_tune(res: Resources, cfg: ProjectConfig, ex: Extracted, p: SearchPlan, worker: int, trials: int) -> Tuned:
+    from pipelines.extract import load_snapshot
+    from pipelines.search import tune
+
+    if p.reuse_run_id:
+        return Tuned(study_name=p.study_name, worker=worker, trials=0, complete=0, pruned=0, seconds=0.0)
+    t = tune(cfg, load_snapshot(res.lake, ex.train_uri), p, worker, trials, res.optuna_storage, cfg.search.n_jobs or res.settings.n_jobs)
+    summarize("tune", [f"worker {worker}: {t.trials} trials ({t.complete} complete, {t.pruned} pruned) in {t.seconds:.0f}s on "
+                       f"{p.study_name}"])
+    return t
+
+
+def _trained(res: Resources, cfg: ProjectConfig, found: Any, fp: str) -> Trained:
+    from pipelines.tracking import threshold_of
+
+    return Trained(run_id=found.run_id, experiment_id=found.experiment_id, model_uri=found.tags[names.MODEL_URI], fingerprint=fp,
+                   family=found.params.get("family", "?"), reused=True, threshold=threshold_of(found.tags),
+                   cv_score=found.metrics.get(f"cv_{cfg.primary_metric}"), study_name=found.tags.get("mlops.study"))
+
+
+def step_refit(res: Resources, cfg: ProjectConfig, run: RunSpec, ex: Extracted, val: Validated, p: SearchPlan) -> Trained:
+    """The winning trial refit into the saved model, logged to a new MLflow run (or an identical
+    earlier run reused). One refit per run identity at a time, across machines (the run lock)."""
+    with res.locks.hold(f"run:{cfg.name}/{run.as_of.isoformat()}/{p.fingerprint}", 60 * (cfg.dag.task_timeout_minutes or 30)):
+        found = res.registry.reusable_run(cfg.name, run.run_key, p.fingerprint)
+        if found is not None:
+            summarize("refit", [f"reused MLflow run {found.run_id} (same data hash and settings, fingerprint {p.fingerprint}): "
+                                "not retrained"])
+            return _trained(res, cfg, found, p.fingerprint)
+        from pipelines.training_run import log_training_run
+
+        return log_training_run(res, cfg, run, ex, val, p)
+
+
+def step_train(res: Resources, cfg: ProjectConfig, run: RunSpec, ex: Extracted, val: Validated) -> Trained:
+    """plan -> tune (every worker; extra workers as processes on this machine) -> refit: the CLI's train."""
+    p = step_plan_search(res, cfg, run, ex)
+    tasks = p.worker_tasks()
+    if p.workers > 1 and not p.reuse_run_id:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        # spawn, not fork: LightGBM's OpenMP runtime does not survive a fork.
+        with cf.ProcessPoolExecutor(p.workers - 1, mp_context=mp.get_context("spawn")) as pool:
+            futs = [pool.submit(tune_in_process, cfg.model_dump_json(), ex.to_json(), p.to_json(), t["worker"], t["trials"])
+                    for t in tasks[1:]]
+            step_tune(res, cfg, ex, p, tasks[0]["worker"], tasks[0]["trials"])
+            for f in futs:
+                f.result()
+    else:
+        step_tune(res, cfg, ex, p, tasks[0]["worker"], tasks[0]["trials"])
+    return step_refit(res, cfg, run, ex, val, p)
+
+
+def tune_in_process(cfg_json: str, ex_json: dict[str, Any], plan_json: dict[str, Any], worker: int, trials: int) -> int:
+    """Entry point of an extra tune worker process (spawned by `step_train`)."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    res = Resources.from_env()
+    t = step_tune(res, ProjectConfig.model_validate_json(cfg_json), Extracted.from_json(ex_json), SearchPlan.from_json(plan_json),
+                  worker, trials)
+    return t.trials
 
 
 # -------------------------------------------------------------------------------------- evaluate
-def score_against(cfg: ProjectConfig, lake: Lake, extracted: dict[str, Any], trained: dict[str, Any], champ: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Challenger, `champ` (an AliasedVersion or None) and a dummy baseline on the run's test rows."""
-    import pandas as pd
+def evaluate_against(res: Resources, cfg: ProjectConfig, ex: Extracted, tr: Trained, champ: VersionInfo | None
+                     ) -> tuple[str, Evaluation, dict[str, Any] | None]:
+    """The challenger vs `champ` (or none) on the comparison rows: computed once per (run, champion),
+    stored under an immutable key; a second call reads it back."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
 
-    from pipelines import tracking
-    from pipelines.evaluate import evaluate
+    from pipelines.evaluate import Candidate, evaluate, model_threshold, temporal_backtest
+    from pipelines.extract import load_snapshot
+    from pipelines.operations import champion_ref
+    from pipelines.targets import encode_target
 
-    train_df = lake.get_parquet(lake.key_of(extracted["train_uri"]))
-    test_df = lake.get_parquet(lake.key_of(extracted["test_uri"]))
-    challenger = tracking.load_model(trained["model_uri"])
-    X = train_df[cfg.input_columns]
-    baseline = (DummyRegressor(strategy="median").fit(X, train_df[cfg.target].astype(float)) if cfg.regression
-                else DummyClassifier(strategy="prior").fit(X, train_df[cfg.target].astype(int)))
-    champion = tracking.load_model(f"models:/{cfg.name}/{champ.version}") if champ is not None else None
-    report, scores = evaluate(
-        cfg, test_df, challenger, trained["threshold"], baseline,
-        champion=champion, champion_threshold=tracking.threshold_of(champ.tags) if champ else None,
-        champion_version=champ.version if champ else None,
-    )
+    key = layout.evaluation_key(cfg.name, ex.as_of, ex.data_hash, tr.run_id, champ.version if champ else None)
+    if res.lake.exists(key):
+        return res.lake.uri(key), Evaluation.from_json(res.lake.get_json(key)), None
+    train_df, test_df = load_snapshot(res.lake, ex.train_uri), load_snapshot(res.lake, ex.test_uri)
+    model = res.load_model(tr.model_uri)
+    dummy = DummyRegressor(strategy="median") if cfg.regression else DummyClassifier(strategy="prior")
+    baseline = Candidate(dummy.fit(train_df[cfg.input_columns], encode_target(cfg, train_df)), None if cfg.regression else 0.5)
+    champion = ref = keys = None
+    if champ is not None:
+        cm = res.load_model(f"models:/{cfg.name}/{champ.version}")
+        champion, ref = Candidate(cm, model_threshold(cm, champ.threshold), champ.version), champion_ref(res, champ)
+        keys = set(load_snapshot(res.lake, ref.train_uri)[layout.ROW_KEY].astype(str)) if ref.train_uri else None
+    ev, scores = evaluate(cfg, test_df, run_id=tr.run_id, as_of=ex.as_of, data_hash=ex.data_hash,
+                          challenger=Candidate(model, model_threshold(model, tr.threshold)), baseline=baseline, champion=champion,
+                          champion_ref=ref, champion_train_keys=keys)
     if cfg.backtest is not None:
-        from pipelines.evaluate import temporal_backtest
+        import pandas as pd
 
-        report["backtest"] = temporal_backtest(cfg, challenger, pd.concat([train_df, test_df], ignore_index=True))
-        log.info("temporal backtest (newest %.0f%% by %s, from %s): %s", 100 * cfg.backtest.fraction, cfg.backtest.time_column,
-                 report["backtest"]["cutoff"], {k: round(v, 4) for k, v in report["backtest"]["metrics"].items()})
-    report["champion_run_id"] = champ.run_id if champ else None
-    report["champion_train_uri"] = champ.tags.get("mlops.train_uri") if champ else None
-    return report, scores
+        ev = ev.model_copy(update={"backtest": temporal_backtest(cfg, model, pd.concat([train_df, test_df], ignore_index=True))})
+    uri, written = res.lake.write_json_once(key, ev.to_json())
+    if not written:  # a concurrent attempt stored it first: that one is the record
+        return uri, Evaluation.from_json(res.lake.get_json(key)), None
+    return uri, ev, scores
 
 
-def step_evaluate(ctx: RunContext, extracted: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
-    from pipelines import tracking
-    from pipelines.evaluate import comparison_html, evaluation_plots, slice_comparison_plot, slice_table
+def step_evaluate(res: Resources, cfg: ProjectConfig, run: RunSpec, ex: Extracted, tr: Trained) -> Evaluated:
+    from pipelines.publish import log_evaluation
 
-    lake, cfg = open_lake(), ctx.config()
-    champ = tracking.alias_version(cfg.name, tracking.CHAMPION)
-    if champ is not None and champ.run_id == trained["run_id"]:
-        log.info("this run's own model is already champion v%s: comparing against baseline only", champ.version)
+    champ = res.registry.alias_version(cfg.name, names.CHAMPION)  # a registry error fails the task; only "no model" is None
+    if champ is not None and champ.run_id == tr.run_id:
+        log.info("this run's own model is already champion v%s: comparing against the baseline only", champ.version)
         champ = None
-    elif champ is not None:
-        log.info("champion is v%s (run %s, as of %s)", champ.version, champ.run_id, champ.tags.get("as_of"))
-    report, scores = score_against(cfg, lake, extracted, trained, champ)
-    prefix = run_prefix(cfg.name, ctx.as_of)
-    uri = lake.put_json(prefix + "evaluation.json", report)
-    metrics: dict[str, float] = {}
-    for model, body in report["models"].items():
-        pre = "test_" if model == "challenger" else f"{model}/test_"
-        metrics.update({pre + k: v for k, v in body["metrics"].items()})
-        if model == "challenger":
-            for s in body["slices"]:
-                metrics[f"slice/{s['slice']}/n"] = s["n"]
-                metrics.update({f"slice/{s['slice']}/{k}": s[k] for k in ("roc_auc", "pr_auc", "f1", "accuracy", "recall", "rmse", "mae",
-                                                                         "mape") if k in s})
-    for k, c in report.get("metric_cis", {}).items():
-        metrics[f"ci/test_{k}/low"], metrics[f"ci/test_{k}/high"] = c["ci_low"], c["ci_high"]
-    for f in report["fairness"]:
-        metrics[f"fairness/{f['feature']}/disparate_impact"] = f["disparate_impact"]
-    if "bootstrap" in report:
-        metrics.update({f"delta_vs_champion/{k}": report["bootstrap"][k] for k in ("delta", "ci_low", "ci_high")})
-    if "backtest" in report:
-        metrics.update({f"backtest/test_{k}": v for k, v in report["backtest"]["metrics"].items()})
-    table = slice_table(report, cfg.primary_metric)
-    with tempfile.TemporaryDirectory() as tmp:
-        plots = evaluation_plots(scores, report["thresholds"], Path(tmp))
-        plots.append(slice_comparison_plot(report, cfg.primary_metric, Path(tmp) / "slice_comparison.png"))
-        tracking.log_to_run(
-            trained["run_id"], metrics=metrics,
-            tags={"mlops.champion_at_evaluate": champ.version if champ else "none"},
-            artifacts={"evaluation.json": json.dumps(report, indent=2, default=str), "slices.csv": table.to_csv(index=False),
-                       "slices.html": table.to_html(index=False, float_format=lambda v: f"{v:.4f}"),
-                       "comparison.html": comparison_html(report, cfg.primary_metric),
-                       **{p.name: p for p in plots}},
-            artifact_dir="evaluation",
-        )
-    return {"evaluation_uri": uri, "champion_version": report["champion_version"],
-            "primary": report["models"]["challenger"]["metrics"][cfg.primary_metric]}
+    uri, ev, scores = evaluate_against(res, cfg, ex, tr, champ)
+    log_evaluation(res, cfg, tr, ev, scores)
+    p = cfg.primary_metric
+    iv = ev.interval(p)
+    value = ev.challenger.metrics.get(p)
+    summarize("evaluate", [f"challenger {p} {'-' if value is None else format(value, '.4f')} on {ev.comparison_rows} comparison rows "
+                           f"({ev.excluded_seen_by_champion} excluded as seen by the champion)",
+                           f"vs champion v{ev.champion_version}: challenger - champion {iv.delta:+.4f}, {iv.confidence:.0%} CI "
+                           f"[{iv.ci_low or 0:+.4f}, {iv.ci_high or 0:+.4f}]" if iv and iv.delta is not None
+                           else "no champion yet: compared with the baseline only", f"report: {uri}"])
+    return Evaluated(evaluation_uri=uri, run_id=tr.run_id, champion_version=ev.champion_version, primary=ev.challenger.metrics.get(p),
+                     comparison_rows=ev.comparison_rows)
 
 
 # -------------------------------------------------------------------------------------- register
-def step_register(ctx: RunContext, extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any]:
-    """Register once (a rerun reuses the version and its recorded decision), decide, move aliases last."""
-    import time
-
-    from pipelines import governance, tracking
+def step_register(res: Resources, cfg: ProjectConfig, run: RunSpec, ex: Extracted, tr: Trained, evd: Evaluated) -> Registered:
+    """Register once, decide once (write-ahead), move aliases last; a retry converges."""
+    from pipelines.publish import publish_decision
+    from pipelines.promotion import PromotionError, decide_and_move
 
     started = time.monotonic()
-    lake, cfg = open_lake(), ctx.config()
-    report = lake.get_json(lake.key_of(evaluated["evaluation_uri"]))
-    version, reused = tracking.register_version(cfg.name, trained["run_id"], trained["model_uri"], {
-        "as_of": ctx.as_of.isoformat(), "data_hash": extracted["data_hash"], "mlops.run_key": ctx.run_key,
-        "mlops.threshold": "" if trained["threshold"] is None else str(trained["threshold"]), "mlops.train_uri": extracted["train_uri"],
-        "mlops.test_uri": extracted["test_uri"], "family": str(trained.get("family")),
-        "window": f"{extracted['window_start']}..{extracted['window_end']}",
-    })
-    existing = tracking.version_tags(cfg.name, version)
-    if reused and "decision" in existing:
-        log.info("rerun: version %s of %s already registered with decision %r (%s); nothing moves",
-                 version, cfg.name, existing["decision"], existing.get("decision_reason"))
-        champion = tracking.alias_version(cfg.name, tracking.CHAMPION)
-        return {"version": version, "decision": existing["decision"], "reused": True, "champion": champion.version if champion else None}
-    decision, report = governance.decide_and_move(
-        cfg, version, report, lambda champ: score_against(cfg, lake, extracted, trained, champ)[0], allow_promotion=ctx.promote,
-        as_of=ctx.as_of,
-    )
-    governance.write_decision(cfg, lake, ctx.as_of, version, decision, report, extracted, trained)
-    champion = tracking.alias_version(cfg.name, tracking.CHAMPION)
-    log.info("registered %s v%s: %s -- %s; champion is now %s (%d checks, %d failed; register took %.1fs)", cfg.name, version,
-             decision.decision.upper(), decision.reason, f"v{champion.version}" if champion else "unset", len(decision.checks),
-             sum(not c.passed for c in decision.checks), time.monotonic() - started)
-    failed = [c for c in decision.checks if not c.passed]
-    for c in failed[:8]:
-        log.info("  failed check %s: %s (threshold %s)", c.name, c.detail, c.threshold)
-    if len(failed) > 8:
-        log.info("  ... and %d more failed checks (decision.md lists all)", len(failed) - 8)
-    return {"version": version, "decision": decision.decision, "reused": False, "champion": champion.version if champion else None}
+    ev = Evaluation.from_json(res.lake.get_json(res.lake.key_of(evd.evaluation_uri)))
+    if ev.run_id != tr.run_id or evd.run_id != tr.run_id:
+        raise PromotionError(f"the evaluation {evd.evaluation_uri} belongs to MLflow run {ev.run_id}, not to this run's {tr.run_id}: "
+                             "refusing to register on it")
+    version, reused = res.registry.register(cfg.name, tr.model_uri, tr.run_id, {
+        names.AS_OF: run.as_of.isoformat(), names.DATA_HASH: ex.data_hash, names.RUN_KEY: run.run_key, names.FAMILY: tr.family,
+        names.THRESHOLD: "" if tr.threshold is None else str(tr.threshold), names.TRAIN_URI: ex.train_uri, names.TEST_URI: ex.test_uri,
+        names.WINDOW: ex.window, names.EVALUATION_URI: evd.evaluation_uri,
+        names.DECISION: "pending", names.DECISION_STATE: "pending"})  # visibly undecided until the gate records its decision
+
+    def rescore(champion: str | None) -> tuple[str, Evaluation]:
+        uri, e, _ = evaluate_against(res, cfg, ex, tr, res.registry.version(cfg.name, champion) if champion else None)
+        return uri, e
+
+    rec, ev, again = decide_and_move(res, cfg, run, version, tr.run_id, evd.evaluation_uri, ev, rescore)
+    publish_decision(res, cfg, rec, ev, ex, tr)
+    champion = res.registry.aliases(cfg.name).get(names.CHAMPION)
+    d = rec.decision
+    summarize("register", [f"{cfg.name} v{version}{' (already registered)' if reused else ''}: {d.decision.upper()}"
+                           + (" (recorded earlier; nothing decided twice)" if again else ""),
+                           f"why: {d.reason[:400]}", f"promotion checks {d.promotion_checks}: {d.checks_summary}; champion is now "
+                           f"v{champion}; register took {time.monotonic() - started:.1f}s"]
+              + [f"failed: {c.detail[:200]}" for c in d.failed[:3]])
+    return Registered(version=version, decision=d.decision, champion=champion, reused=again,
+                      decision_uri=res.lake.uri(layout.decision_prefix(cfg.name, version)))
 
 
 # ----------------------------------------------------------------------------------------- drift
-def step_drift(ctx: RunContext, extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any]:
-    """Drift of this interval's new rows against the training reference of the champion that served it."""
-    from pipelines import tracking
-    from pipelines.alerts import send_alert
-    from pipelines.drift import run_drift
+def step_drift(res: Resources, cfg: ProjectConfig, run: RunSpec, ex: Extracted, tr: Trained, evd: Evaluated) -> DriftSummary:
+    """Drift of this interval's new rows against the training rows of the champion that served it."""
+    from pipelines.drift import DriftTarget, check_drift, record_drift
+    from pipelines.extract import load_snapshot
 
-    lake, cfg = open_lake(), ctx.config()
-    report = lake.get_json(lake.key_of(evaluated["evaluation_uri"]))
-    current = lake.get_parquet(lake.key_of(extracted["new_uri"]))
-    ref_uri = report.get("champion_train_uri")
-    if ref_uri:
-        reference = lake.get_parquet(lake.key_of(ref_uri))
-        source = f"champion v{report['champion_version']} training rows"
-    else:
-        # No champion served this interval: the new model's training rows minus the new rows themselves.
-        reference = lake.get_parquet(lake.key_of(extracted["train_uri"]))
-        if not current.empty and cfg.id_column:
-            reference = reference[~reference[cfg.id_column].isin(current[cfg.id_column])]
+    ev = Evaluation.from_json(res.lake.get_json(res.lake.key_of(evd.evaluation_uri)))
+    current = load_snapshot(res.lake, ex.new_uri)
+    if ev.champion is not None and ev.champion.train_uri:
+        reference, source = load_snapshot(res.lake, ev.champion.train_uri), f"champion v{ev.champion.version} training rows"
+    else:  # no champion served this interval: this run's training rows before the interval
+        reference = load_snapshot(res.lake, ex.train_uri)
+        reference = reference[~reference[layout.ROW_KEY].isin(current[layout.ROW_KEY])]
         source = "this run's training rows before the interval (no champion yet)"
-    result, html = run_drift(cfg, reference, current)
-    prefix = run_prefix(cfg.name, ctx.as_of)
-    out = {**result.to_dict(), "reference": source, "as_of": ctx.as_of.isoformat()}
-    out["report_uri"] = lake.put_text(prefix + "drift.html", html) if html else None
-    out["json_uri"] = lake.put_json(prefix + "drift.json", out)
-    tracking.log_to_run(
-        trained["run_id"],
-        metrics={"drift_share": result.drift_share} if result.drift_share is not None else None,
-        tags={"mlops.drift_status": result.status},
-        artifacts={"drift.json": json.dumps(out, indent=2, default=str), **({"drift_report.html": html} if html else {})},
-        artifact_dir="drift",
-    )
-    tracking.finish_run(trained["run_id"])
-    if result.status == "skipped":
-        log.info("drift check skipped: %s", result.reason)
-    elif result.drifted:
-        cols = [c["column"] for c in result.columns if c["drifted"]]
-        log.warning("DRIFT in %s as of %s vs %s: %s; drifted columns %s", cfg.name, ctx.as_of, source, result.reason, cols)
-        send_alert(cfg.name, "drift", f"data drift as of {ctx.as_of}: {result.reason}; columns {cols}",
-                   {"report_uri": out["report_uri"], "share": result.drift_share}, lake=lake)
-    else:
-        log.info("no dataset drift as of %s vs %s: %s", ctx.as_of, source, result.reason)
-    return {"status": result.status, "drift_share": result.drift_share, "report_uri": out["report_uri"]}
+    result, report = check_drift(cfg, reference, current, seed=cfg.split.seed)
+    target = DriftTarget(json_key=layout.drift_key(cfg.name, run.as_of, ex.data_hash, tr.run_id, "json"),
+                         html_key=layout.drift_key(cfg.name, run.as_of, ex.data_hash, tr.run_id, "html"), mlflow_run_id=tr.run_id,
+                         metric="drift_share", artifact_dir=names.ARTIFACT_DRIFT)
+    summary = record_drift(res, cfg, result, report, day=run.as_of, reference=source, target=target,
+                           champion_version=ev.champion_version, label=f"as of {run.as_of}")
+    res.registry.set_tags(tr.run_id, {names.DRIFT_STATUS: summary.status})
+    res.registry.finish_run(tr.run_id)
+    summarize("drift", [f"{summary.status}: {summary.reason}", f"reference: {source}; report: {summary.report_uri}"])
+    return summary
 
 
 # ------------------------------------------------------------------------------------------- all
-def run_all(ctx: RunContext) -> dict[str, Any]:
+def run_all(res: Resources, cfg: ProjectConfig, run: RunSpec) -> dict[str, Any]:
     """All steps in-process, in DAG order (the CLI's `run`)."""
-    extracted = step_extract(ctx)
-    validation = step_validate(ctx, extracted)
-    trained = step_train(ctx, extracted, validation)
-    evaluated = step_evaluate(ctx, extracted, trained)
-    registered = step_register(ctx, extracted, trained, evaluated)
-    drifted = step_drift(ctx, extracted, trained, evaluated)
-    return {"extract": extracted, "validate": validation, "train": trained, "evaluate": evaluated,
-            "register": registered, "drift": drifted}
+    ex = step_extract(res, cfg, run)
+    val = step_validate(res, cfg, run, ex)
+    tr = step_train(res, cfg, run, ex, val)
+    evd = step_evaluate(res, cfg, run, ex, tr)
+    reg = step_register(res, cfg, run, ex, tr, evd)
+    dr = step_drift(res, cfg, run, ex, tr, evd)
+    return {"extract": ex, "validate": val, "train": tr, "evaluate": evd, "register": reg, "drift": dr}

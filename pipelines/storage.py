@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.settings import get_settings
+from pipelines.settings import Settings
 
 
 class LakeError(RuntimeError):
@@ -78,8 +78,23 @@ class Lake:
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))
 
-    def put_text(self, key: str, text: str) -> str:
-        return self.put_bytes(key, text.encode())
+    def put_text(self, key: str, text: str, *, overwrite: bool = True) -> str:
+        return self.put_bytes(key, text.encode(), overwrite=overwrite)
+
+    def write_once(self, key: str, data: bytes) -> tuple[str, bool]:
+        """Write an immutable run output; if it exists, keep the first version. Returns (uri, written)."""
+        try:
+            return self.put_bytes(key, data, overwrite=False), True
+        except LakeKeyExists:
+            return self.uri(key), False
+
+    def write_json_once(self, key: str, obj: Any) -> tuple[str, bool]:
+        return self.write_once(key, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
+
+    def write_parquet_once(self, key: str, df: pd.DataFrame) -> tuple[str, bool]:
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        return self.write_once(key, buf.getvalue())
 
 
 class LocalLake(Lake):
@@ -142,7 +157,7 @@ class LocalLake(Lake):
 class S3Lake(Lake):
     """S3 API backend (AWS, MinIO, moto). Retries transient errors (botocore standard mode)."""
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, *, endpoint: str | None = None, region: str = "us-east-1", max_attempts: int = 5):
         import boto3
         from botocore.config import Config
 
@@ -152,18 +167,10 @@ class S3Lake(Lake):
             raise LakeError(f"lake URI {uri!r} names no bucket")
         self.prefix = prefix.strip("/")
         self.root = uri.rstrip("/")
-        self.endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        cfg = Config(
-            retries={"max_attempts": int(os.environ.get("MLOPS_S3_MAX_ATTEMPTS", "5")), "mode": "standard"},
-            connect_timeout=5,
-            read_timeout=60,
-        )
-        self._s3 = boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
-            config=cfg,
-        )
+        self.endpoint = endpoint
+        cfg = Config(retries={"max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+        # Credentials: boto3's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, roles).
+        self._s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, config=cfg)
 
     def _k(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -234,20 +241,12 @@ class S3Lake(Lake):
         return sorted(keys)
 
 
-def open_lake(root: str | None = None) -> Lake:
-    """The lake named by `root` or by the environment (MLOPS_LAKE)."""
-    root = root or get_settings().lake
+def open_lake(settings: Settings, root: str | None = None) -> Lake:
+    """The lake named by `root` or by the settings (MLOPS_LAKE): a folder or s3://bucket/prefix."""
+    root = root or settings.lake
     if root.startswith("s3://"):
-        return S3Lake(root)
+        return S3Lake(root, endpoint=settings.aws_endpoint_url, region=settings.aws_region,
+                      max_attempts=settings.s3_max_attempts)
     if "://" in root and not root.startswith("file://"):
         raise LakeError(f"unsupported lake URI {root!r}: use a folder path or s3://bucket/prefix")
     return LocalLake(root.removeprefix("file://"))
-
-
-# Keys: one place that knows the lake layout.
-def raw_partition_prefix(project: str, day: Any) -> str:
-    return f"raw/{project}/dt={day.isoformat()}/"
-
-
-def run_prefix(project: str, as_of: Any) -> str:
-    return f"runs/{project}/{as_of.isoformat()}/"

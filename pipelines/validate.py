@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.config import ProjectConfig
-from pipelines.settings import get_settings
+from pipelines.contracts import Validated
 from pipelines.storage import Lake
 
 log = logging.getLogger(__name__)
@@ -44,15 +44,12 @@ class ValidationOutcome:
     docs_uri: str | None = None
     report: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "success": self.success,
-            "evaluated": self.evaluated,
-            "failed": len(self.failed),
-            "rows": self.rows,
-            "result_uri": self.result_uri,
-            "docs_uri": self.docs_uri,
-        }
+    seconds: float = 0.0
+
+    def summary(self) -> Validated:
+        return Validated(success=self.success, evaluated=self.evaluated, failed=len(self.failed), rows=self.rows,
+                         failures=[str(f) for f in self.failed][:50], result_uri=self.result_uri, docs_uri=self.docs_uri,
+                         seconds=round(self.seconds, 2))
 
 
 class DataValidationError(Exception):
@@ -71,8 +68,8 @@ class DataValidationError(Exception):
         )
 
 
-def suite_path(cfg: ProjectConfig) -> Path:
-    return get_settings().expectations_dir / cfg.validation.suite
+def suite_path(cfg: ProjectConfig, expectations_dir: Path) -> Path:
+    return expectations_dir / cfg.validation.suite
 
 
 def load_suite(path: Path) -> Any:
@@ -84,11 +81,21 @@ def load_suite(path: Path) -> Any:
         raise FileNotFoundError(f"expectation suite not found: {path}") from e
 
 
+class _DropNoise(logging.Filter):
+    """GX logs ~200 'Skipping registering function' lines per context at INFO/WARNING: not for people."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Skipping registering" not in record.getMessage()
+
+
 def _quiet_gx_context() -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    gx_log = logging.getLogger("great_expectations")
+    gx_log.setLevel(logging.ERROR)
+    if not any(isinstance(f, _DropNoise) for f in gx_log.filters):
+        gx_log.addFilter(_DropNoise())
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     return ctx
@@ -114,17 +121,42 @@ def _failure(r: Any) -> ExpectationFailure:
     return ExpectationFailure(cfg.type, cfg.kwargs.get("column"), observed, details)
 
 
+_PAGE_CSS = """
+body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:1.5rem;color:#222;max-width:1200px}
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}th,td{border:1px solid #ddd;padding:.35rem .5rem;
+vertical-align:top;font-size:.9rem}th{background:#f4f6f8;text-align:left}tr:nth-child(even){background:#fafafa}
+.text-danger,.fa-times{color:#b00020}.text-success,.fa-check-circle{color:#1b7f3b}code,pre{background:#f4f4f4;padding:0 .2rem}
+.card{border:1px solid #e3e3e3;border-radius:6px;padding:.75rem;margin-bottom:1rem}.d-none{display:none}
+"""
+
+
+def _inline_css(html: str) -> str:
+    """Data Docs link their CSS from CDNs (unreachable offline, blocked in MLflow's preview): drop the
+    links and inline GX's own stylesheets plus a small readable base."""
+    import importlib.resources as ir
+    import re
+
+    base = ir.files("great_expectations.render.view.static.styles")
+    css = _PAGE_CSS + "".join((base / f).read_text() for f in ("data_docs_default_styles.css",))
+    html = re.sub(r"<link[^>]+stylesheet[^>]*>", "", html)
+    html = re.sub(r"<script[^>]+src=[^>]*></script>", "", html)
+    return html.replace("</head>", f"<style>{css}</style></head>", 1)
+
+
 def render_data_docs(result_dict: dict[str, Any]) -> str:
-    """One self-contained Data Docs page for a validation result (no GX file context needed)."""
+    """One self-contained Data Docs page for a validation result (no GX file context, no CDN)."""
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
     res = ExpectationSuiteValidationResultSchema().load(json.loads(json.dumps(result_dict)))
-    return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(res))
+    return _inline_css(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(res)))
 
 
 def run_suite(df: pd.DataFrame, suite_file: Path) -> ValidationOutcome:
+    import time
+
+    started = time.monotonic()
     suite = load_suite(suite_file)
     ctx = _quiet_gx_context()
     batch = (
@@ -136,27 +168,32 @@ def run_suite(df: pd.DataFrame, suite_file: Path) -> ValidationOutcome:
     res = batch.validate(suite, result_format="SUMMARY")
     report = json.loads(json.dumps(res.to_json_dict(), default=str))
     failed = [_failure(r) for r in res.results if not r.success]
-    return ValidationOutcome(success=bool(res.success), evaluated=len(res.results), failed=failed, rows=len(df), report=report)
+    return ValidationOutcome(success=bool(res.success), evaluated=len(res.results), failed=failed, rows=len(df), report=report,
+                             seconds=time.monotonic() - started)
 
 
 def validate_frame(
     df: pd.DataFrame,
     cfg: ProjectConfig,
+    expectations_dir: Path,
     *,
     lake: Lake | None = None,
     report_prefix: str | None = None,
     raise_on_failure: bool = True,
 ) -> ValidationOutcome:
     """Run the project's suite on `df`; write result JSON + Data Docs under `report_prefix` in the lake."""
-    outcome = run_suite(df, suite_path(cfg))
+    outcome = run_suite(df, suite_path(cfg, expectations_dir))
     if lake is not None and report_prefix is not None:
-        outcome.result_uri = lake.put_json(report_prefix + "validation.json", outcome.report)
+        outcome.result_uri = lake.write_json_once(report_prefix + "validation.json", outcome.report)[0]
         try:
-            outcome.docs_uri = lake.put_text(report_prefix + "data_docs.html", render_data_docs(outcome.report))
-        except Exception as e:  # the page is a convenience; the JSON is the record
+            page = render_data_docs(outcome.report)
+        except (ValueError, KeyError, TypeError) as e:  # the page is a convenience; the JSON is the record
             log.warning("could not render Data Docs: %s", e)
+        else:
+            outcome.docs_uri = lake.write_once(report_prefix + "data_docs.html", page.encode())[0]
     if outcome.success:
-        log.info("suite %s passed: %d expectations on %d rows", cfg.validation.suite, outcome.evaluated, outcome.rows)
+        log.info("suite %s passed: %d expectations on %d rows (%.1fs)", cfg.validation.suite, outcome.evaluated, outcome.rows,
+                 outcome.seconds)
     else:
         for f in outcome.failed:
             log.error("expectation failed: %s", f)

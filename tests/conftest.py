@@ -1,7 +1,8 @@
 """Test environment: every store under one temp folder, set BEFORE anything imports airflow.
 
-Airflow binds its DB engine at import time (see ../shared/FACTS.md), so the variables are set at
-module top. UNIT_TEST_MODE stays off: tests must see the data intervals production sees.
+Airflow binds its DB engine at import time, so the variables are set at module top.
+UNIT_TEST_MODE stays off: tests must see the data intervals production sees. The public datasets
+are read from the repo's own `data/` folder only, so a clone in any folder passes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+DATA = REPO / "data"
 _HOME = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
 os.environ.update(
     {
@@ -23,10 +24,13 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "MLOPS_N_JOBS": "2",
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         "GIT_PYTHON_REFRESH": "quiet",
     }
 )
-for var in ("MLOPS_LAKE", "MLFLOW_TRACKING_URI", "OPTUNA_STORAGE", "ALERT_WEBHOOK_URL", "MLOPS_PROJECTS_DIR", "MLOPS_EXPECTATIONS_DIR"):
+for var in ("MLOPS_LAKE", "MLFLOW_TRACKING_URI", "OPTUNA_STORAGE", "ALERT_WEBHOOK_URL", "MLOPS_PROJECTS_DIR", "MLOPS_EXPECTATIONS_DIR",
+            "MLOPS_LOCK_URL", "API_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
     os.environ.pop(var, None)
 (_HOME / "airflow").mkdir(parents=True, exist_ok=True)
 
@@ -35,17 +39,30 @@ import datetime as dt  # noqa: E402
 import pytest  # noqa: E402
 
 from pipelines.config import ProjectConfig, load_project  # noqa: E402
+from pipelines.settings import Settings  # noqa: E402
 from pipelines.storage import LocalLake  # noqa: E402
+
+PG_ADMIN = os.environ.get("MLOPS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh embedded stack (lake folder, MLflow sqlite, Optuna sqlite) for one test."""
     monkeypatch.setenv("MLOPS_HOME", str(tmp_path))
-    # mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI; undo that per test.
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     return tmp_path
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture
+def res(settings: Settings):  # type: ignore[no-untyped-def]
+    """The stores of one test, built once as the edges build them."""
+    from pipelines.resources import Resources
+
+    return Resources.from_settings(settings)
 
 
 @pytest.fixture
@@ -55,7 +72,14 @@ def lake(home: Path) -> LocalLake:
 
 @pytest.fixture(scope="session")
 def cfg() -> ProjectConfig:
-    return load_project("bankchurn")
+    return load_project("bankchurn", Settings.from_env())
+
+
+def small(cfg: ProjectConfig, n_trials: int = 3, folds: int = 3, resamples: int = 200) -> ProjectConfig:
+    """The project with a tiny search and bootstrap budget (tests only)."""
+    search = cfg.search.model_copy(update={"n_trials": n_trials, "cv_folds": folds, "cv_repeats": 1})
+    promotion = cfg.promotion.model_copy(update={"bootstrap": cfg.promotion.bootstrap.model_copy(update={"resamples": resamples})})
+    return cfg.model_copy(update={"search": search, "promotion": promotion})
 
 
 @pytest.fixture
@@ -79,5 +103,27 @@ def load_script(name: str):  # type: ignore[no-untyped-def]
     return mod
 
 
+def pg_available() -> bool:
+    import psycopg2
+
+    try:
+        psycopg2.connect(PG_ADMIN, connect_timeout=3).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+def require_pg() -> None:
+    """Postgres-backed tests: skip with instructions locally, fail under CI (CI=true)."""
+    if pg_available():
+        return
+    msg = f"PostgreSQL not reachable at {PG_ADMIN.split('@')[-1]}"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the Postgres tests: {msg}")
+    pytest.skip(f"{msg}; start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: runs whole DAGs or real servers (Postgres, S3)")
+    config.addinivalue_line("markers", "faults: injects faults into the real server stack")
+    config.addinivalue_line("markers", "browser: drives the UIs in headless Chromium")

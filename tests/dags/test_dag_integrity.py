@@ -14,7 +14,7 @@ from pipelines.config import load_project, project_names
 from tests.conftest import REPO
 
 HEAVY = ("pandas", "sklearn", "mlflow", "optuna", "great_expectations", "evidently", "lightgbm", "scipy", "numpy")
-ORDER = ["extract", "validate", "train", "evaluate", "register", "drift"]
+ORDER = ["extract", "validate", "plan_search", "tune", "refit", "evaluate", "register", "drift"]
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +41,18 @@ def test_structure_schedule_and_policy(dagbag, project):
     assert "mlops" in dag.tags and set(cfg.dag.tags) <= set(dag.tags) and dag.doc_md
     for t in dag.tasks:
         assert t.on_failure_callback, t.task_id
+        assert t.execution_timeout is not None and t.execution_timeout <= dt.timedelta(hours=24), t.task_id
         if t.task_id == "validate":
             assert t.retries == 0  # bad data is not fixed by retrying; fails at once
         else:
             assert t.retries >= 2 and t.retry_exponential_backoff, t.task_id
+    # the search's timeout plus a margin for the tune tasks; every other task the project's task limit
+    assert dag.get_task("tune").execution_timeout == dt.timedelta(minutes=cfg.search.timeout_minutes + cfg.dag.train_margin_minutes)
+    assert dag.get_task("register").execution_timeout == dt.timedelta(minutes=cfg.dag.task_timeout_minutes)
+    assert dag.dagrun_timeout == dt.timedelta(minutes=cfg.dag.dagrun_timeout_minutes)
     assert dag.get_task("register").pool == f"{project}_register"
     assert {"n_trials", "timeout_minutes", "training_window_days", "promote", "optuna_workers"} <= set(dag.params.keys())
+    assert dag.params.get_param("n_trials").schema["maximum"] == 2000  # the YAML's own ceiling
 
 
 def test_real_two_day_intervals(dagbag):
@@ -89,6 +95,22 @@ def test_bad_params_are_refused_naming_the_param(dagbag, param, bad):
     with pytest.raises(ParamValidationError, match=f"Invalid input for param {param}"):
         params[param] = bad
         params.validate()
+
+
+def test_a_broken_project_yaml_is_an_import_error_naming_file_and_field(tmp_path, monkeypatch):
+    """The other projects keep their DAGs; the broken one shows as "Broken DAG" in the UI."""
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    projects = tmp_path / "projects"
+    shutil.copytree(REPO / "pipelines" / "projects", projects)
+    (projects / "telecom.yaml").write_text((projects / "telecom.yaml").read_text().replace("n_trials: 20", "n_trials: 0"))
+    monkeypatch.setenv("MLOPS_PROJECTS_DIR", str(projects))
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    [(path, err)] = bag.import_errors.items()
+    assert path.endswith("project_configs.py") and "telecom.yaml" in err and "search.n_trials" in err
+    assert "bankchurn_training" in bag.dag_ids and "telecom_training" not in bag.dag_ids
 
 
 def test_parse_is_fast_and_imports_nothing_heavy():

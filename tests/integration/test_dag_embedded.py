@@ -8,7 +8,8 @@ import json
 import pendulum
 import pytest
 
-from pipelines import tracking
+from pipelines import layout, names
+from pipelines.contracts import Evaluation, Extracted
 from pipelines.feed import feed_synthetic
 
 pytestmark = pytest.mark.integration
@@ -25,48 +26,57 @@ def _artifacts(client, run_id: str, path: str = "") -> set[str]:
     return out
 
 
-def test_two_runs_then_rerun_then_bad_partition(home, lake, cfg, training_dags):
-    dag = training_dags["bankchurn_training"]
-    feed_synthetic(lake, cfg, dt.date(2026, 1, 1), dt.date(2026, 1, 30), rows_per_day=100, seed=5)
+def _extract(lake, day: str) -> Extracted:
+    [key] = [k for k in lake.list(f"runs/bankchurn/{day}/") if k.endswith("extract.json")]
+    return Extracted.from_json(lake.get_json(key))
+
+
+def test_two_runs_then_rerun_then_bad_partition(res, lake, cfg, training_dags):
+    dag, reg = training_dags["bankchurn_training"], res.registry
+    feed_synthetic(lake, cfg, dt.date(2026, 1, 1), dt.date(2026, 1, 30), rows_per_day=250, seed=5)
 
     # --- run 1: first model becomes champion -------------------------------------------------
     assert _run(dag, 21).state == "success"
-    ext = lake.get_json("runs/bankchurn/2026-01-21/extract.json")
-    assert (ext["window_end"], ext["new_rows"] > 0) == ("2026-01-20", True)  # interval [01-19, 01-21)
-    v1 = tracking.alias_version("bankchurn", "champion")
-    assert v1 is not None and v1.version == "1" and v1.tags["decision"] == "promoted"
-    assert tracking.alias_version("bankchurn", "challenger").version == "1"
-    c = tracking.client()
-    run = c.get_run(v1.run_id)
-    tags = run.data.tags
-    assert tags["dag_id"] == "bankchurn_training" and tags["as_of"] == "2026-01-21"
-    assert tags["data_hash"] == ext["data_hash"] and tags["gx_success"] == "True" and tags["git_commit"]
-    assert run.info.status == "FINISHED" and "test_roc_auc" in run.data.metrics
-    assert any(k.startswith("slice/Geography_Germany/") for k in run.data.metrics)
-    arts = _artifacts(c, v1.run_id)
-    for must in ("evaluation/slices.csv", "evaluation/evaluation.json", "evaluation/roc_curve.png", "evaluation/pr_curve.png",
-                 "evaluation/confusion_matrix.png", "training/optuna_trials.csv", "training/optuna_summary.json", "training/gx_validation.json",
-                 "training/gx_data_docs.html", "drift/drift_report.html", "drift/drift.json", "decision.json"):
+    ex = _extract(lake, "2026-01-21")
+    assert ex.window_end == dt.date(2026, 1, 20) and ex.new_rows > 0  # interval [01-19, 01-21)
+    v1 = reg.alias_version("bankchurn", names.CHAMPION)
+    assert v1 is not None and v1.version == "1" and v1.tags[names.DECISION] == "promoted"
+    assert names.CHALLENGER not in reg.aliases("bankchurn")  # the newest version IS the champion: no challenger
+    run = reg.run(v1.run_id)
+    assert run.tags["dag_id"] == "bankchurn_training" and run.tags[names.AS_OF] == "2026-01-21" and run.tags["git_commit"]
+    assert run.tags[names.DATA_HASH] == ex.data_hash and run.tags[names.DATA_VALIDATION] == "passed"
+    assert run.status == "FINISHED" and "test_roc_auc" in run.metrics and run.tags[names.RUN_NOTE].startswith("**PROMOTED**")
+    assert any(k.startswith("slice/Geography_Germany/") for k in run.metrics)
+    arts = _artifacts(reg.client, v1.run_id)
+    for must in ("evaluation/slices.csv", "evaluation/evaluation.json", "evaluation/comparison.html", "evaluation/slice_deltas.png",
+                 "evaluation/roc_curve.png", "training/optuna_trials.csv", "training/reliability.png", "training/gx_data_docs.html",
+                 "drift/drift_report.html", "drift/drift_summary.html", "decision/decision.json", "decision/decision.md",
+                 "decision/model_card.md"):
         assert must in arts, (must, sorted(arts))
+    inputs = reg.client.get_run(v1.run_id).inputs.dataset_inputs
+    assert {d.dataset.name.split("-")[1] for d in inputs} == {"train", "test"} and ex.train_uri in inputs[0].dataset.source + inputs[1].dataset.source
+    mv = reg.client.get_model_version("bankchurn", "1")
+    assert mv.description.startswith("**PROMOTED**") and "# Model card: bankchurn v1" in mv.description
 
-    # --- run 2: faces the champion ------------------------------------------------------------
+    # --- run 2: faces the champion on rows neither trained on ----------------------------------
     assert _run(dag, 23).state == "success"
-    v2tags = tracking.version_tags("bankchurn", "2")
-    assert v2tags["decision"] in ("promoted", "kept_champion") and v2tags["decision_reason"]
-    assert v2tags["champion_at_decision"] == "1"
-    evaluation = lake.get_json("runs/bankchurn/2026-01-23/evaluation.json")
-    assert evaluation["champion_version"] == "1" and "bootstrap" in evaluation
-    champ = tracking.alias_version("bankchurn", "champion").version
-    if v2tags["decision"] == "promoted":
-        assert champ == "2" and tracking.alias_version("bankchurn", "previous").version == "1"
+    v2 = reg.version("bankchurn", "2")
+    assert v2.tags[names.DECISION] in ("promoted", "kept_champion") and v2.tags[names.DECISION_REASON]
+    assert v2.tags[names.CHAMPION_AT_DECISION] == "1" and v2.tags[names.DECISION_STATE] == "applied"
+    ev = Evaluation.from_json(lake.get_json(lake.key_of(v2.tags[names.EVALUATION_URI])))
+    assert ev.champion_version == "1" and ev.interval("roc_auc") is not None and ev.excluded_seen_by_champion == 0
+    champ = reg.aliases("bankchurn")[names.CHAMPION]
+    if v2.tags[names.DECISION] == "promoted":
+        assert champ == "2" and reg.aliases("bankchurn")[names.PREVIOUS] == "1"
     else:
-        assert champ == "1"
+        assert champ == "1" and reg.aliases("bankchurn")[names.CHALLENGER] == "2"
 
-    # --- rerun of the same date: no duplicate version, same data hash -------------------------
+    # --- rerun of the same date: no duplicate version, nothing decided twice --------------------
     assert _run(dag, 23).state == "success"
-    versions = c.search_model_versions("name = 'bankchurn'")
-    assert sorted(str(v.version) for v in versions) == ["1", "2"]
-    assert lake.get_json("runs/bankchurn/2026-01-23/extract.json")["data_hash"] == tracking.version_tags("bankchurn", "2")["data_hash"]
+    assert sorted(v.version for v in reg.versions_of_run("bankchurn", v2.run_id)) == ["2"]
+    assert len(reg.client.search_model_versions("name = 'bankchurn'")) == 2
+    assert lake.list(layout.decision_prefix("bankchurn", "2")) == [f"decisions/bankchurn/v2/{n}" for n in
+                                                                   ("decision-1.json", "decision.md", "model_card.md")]
 
     # --- a corrupted partition: fails at validate, registers nothing, champion stays ----------
     bad = lake.get_parquet("raw/bankchurn/dt=2026-01-24/part-0000.parquet")
@@ -74,11 +84,12 @@ def test_two_runs_then_rerun_then_bad_partition(home, lake, cfg, training_dags):
     bad.loc[bad.index[5], "Age"] = -3
     lake.put_parquet("raw/bankchurn/dt=2026-01-24/part-0000.parquet", bad)
     assert _run(dag, 25).state == "failed"
-    report = lake.get_json("runs/bankchurn/2026-01-25/validation/validation.json")
-    failed = {r["expectation_config"]["type"] + ":" + str(r["expectation_config"]["kwargs"].get("column")) for r in report["results"] if not r["success"]}
+    [key] = [k for k in lake.list("runs/bankchurn/2026-01-25/") if k.endswith("validation/validation.json")]
+    report = lake.get_json(key)
+    failed = {r["expectation_config"]["type"] + ":" + str(r["expectation_config"]["kwargs"].get("column")) for r in report["results"]
+              if not r["success"]}
     assert {"expect_column_values_to_be_in_set:Geography", "expect_column_values_to_be_between:Age"} <= failed
-    assert sorted(str(v.version) for v in c.search_model_versions("name = 'bankchurn'")) == ["1", "2"]
-    assert tracking.alias_version("bankchurn", "champion").version == champ
-    assert not tracking.find_runs("bankchurn", "bankchurn/2026-01-25")
+    assert len(reg.client.search_model_versions("name = 'bankchurn'")) == 2
+    assert reg.aliases("bankchurn")[names.CHAMPION] == champ and not reg.find_runs("bankchurn", "bankchurn/2026-01-25")
     alerts = [json.loads(lake.get_bytes(k)) for k in lake.list("alerts/bankchurn/")]
     assert any(a["kind"] == "task_failed" and "validate" in a["message"] and "Atlantis" in a["message"] for a in alerts)

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from pipelines.alerts import send_alert, task_failure_callback
+from pipelines.alerts import AlertSink
+from pipelines.notifications import TaskFailureAlert
+from pipelines.redaction import Redactor, install
 
 
-def test_alert_goes_to_lake_and_webhook(lake, monkeypatch):
+def _sink(lake, url=None):
+    return AlertSink(lake, url, Redactor([url] if url else []))
+
+
+def test_alert_goes_to_lake_and_webhook(lake):
     got = []
 
     class H(BaseHTTPRequestHandler):
@@ -21,26 +28,42 @@ def test_alert_goes_to_lake_and_webhook(lake, monkeypatch):
 
     srv = HTTPServer(("127.0.0.1", 0), H)
     threading.Thread(target=srv.handle_request, daemon=True).start()
-    monkeypatch.setenv("ALERT_WEBHOOK_URL", f"http://127.0.0.1:{srv.server_port}/hook")
-    rec = send_alert("bankchurn", "drift", "share 0.5", {"x": 1}, lake=lake)
+    rec = _sink(lake, f"http://127.0.0.1:{srv.server_port}/hook").send("bankchurn", "drift", "share 0.5", {"x": 1})
     srv.server_close()
     assert rec["webhook_status"] == 200 and "bankchurn" in got[0]["text"] and "drift" in got[0]["text"]
     [key] = lake.list("alerts/bankchurn/")
     assert json.loads(lake.get_bytes(key))["message"] == "share 0.5"
 
 
-def test_webhook_down_never_raises(lake, monkeypatch):
-    monkeypatch.setenv("ALERT_WEBHOOK_URL", "http://127.0.0.1:9/down")
-    rec = send_alert("bankchurn", "drift", "x", lake=lake)
-    assert str(rec["webhook_status"]).startswith("error")
-    assert lake.list("alerts/bankchurn/")
+def test_webhook_down_never_raises_and_never_logs_the_url(lake, caplog):
+    url = "http://127.0.0.1:9/services/T000/B000/XXXXsecretXXXX"
+    with caplog.at_level(logging.INFO):
+        rec = _sink(lake, url).send("bankchurn", "drift", "x")
+    assert str(rec["webhook_status"]).startswith("error") and lake.list("alerts/bankchurn/")
+    assert "XXXXsecretXXXX" not in caplog.text and "alert webhook failed" in caplog.text
 
 
-def test_failure_callback_writes_an_alert(home, lake):
+def test_failure_notifier_names_the_project_it_was_built_for(home, lake):
     class TI:
-        dag_id, task_id, try_number = "bankchurn_training", "validate", 1
+        dag_id, task_id, try_number = "bankchurn_drift_monitor", "check_drift", 1  # the id alone would say "bankchurn_drift"
 
-    task_failure_callback({"task_instance": TI(), "run_id": "r1", "exception": ValueError("boom")})
+    TaskFailureAlert("bankchurn").notify({"task_instance": TI(), "run_id": "r1", "exception": ValueError("boom")})
     [key] = lake.list("alerts/bankchurn/")
     rec = json.loads(lake.get_bytes(key))
-    assert rec["kind"] == "task_failed" and "validate" in rec["message"] and "boom" in rec["message"]
+    assert rec["kind"] == "task_failed" and "check_drift" in rec["message"] and "boom" in rec["message"]
+
+
+def test_secrets_are_masked_in_every_log_line(caplog):
+    red = Redactor(["hunter2-long-password"])
+    handler = logging.StreamHandler()
+    logger = logging.getLogger("redaction-test")
+    logger.addHandler(handler)
+    install(red, logger)
+    record = logging.LogRecord("x", logging.INFO, "f", 1, "connecting to %s with %s", (
+        "postgresql+psycopg2://optuna:hunter2-long-password@db:5432/optuna", "https://hooks.slack.com/services/T1/B2/abcdef"), None)
+    handler.filters[0].filter(record)
+    msg = record.getMessage()
+    assert "hunter2" not in msg and "abcdef" not in msg and "optuna:***@db" in msg and "hooks.slack.com/services/***" in msg
+    assert red("Authorization: Bearer abcdefghijklmnop") == "Authorization: Bearer ***"
+    assert red("token=s3cr3t&x=1") == "token=***&x=1"
+    logger.removeHandler(handler)

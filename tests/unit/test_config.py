@@ -23,7 +23,7 @@ def _write(tmp_path: Path, mutate) -> Path:
 def test_bankchurn_loads_with_expected_fields():
     cfg = load_project("bankchurn")
     assert cfg.target == "Exited" and cfg.id_column == "CustomerId"
-    assert set(cfg.search.families) == {"logistic_regression", "random_forest", "lightgbm"}
+    assert set(cfg.search.families) == {"lightgbm"} and cfg.search.defaults["lightgbm"]["num_leaves"] == 8
     assert "Geography" in cfg.categorical_features and "Age" in cfg.numeric_features
     assert cfg.dag_id == "bankchurn_training"
     assert "bankchurn" in project_names()
@@ -50,6 +50,14 @@ def test_window_ends_the_day_before_the_as_of_date():
         (lambda r: r["promotion"].update({"value_thresholds": [{"metric": "auc", "lower": 0.7}]}), "promotion.value_thresholds", "unknown metric"),
         (lambda r: r["slices"]["numeric_bands"][0].update({"edges": [50, 30]}), "edges", "strictly increasing"),
         (lambda r: r["threshold"].update({"strategy": "fixed"}), "threshold", "needs a value"),
+        (lambda r: r["promotion"]["change_thresholds"][0].update({"metric": "roc_acu"}), "promotion.change_thresholds.0.metric",
+         "unknown metric 'roc_acu'"),
+        (lambda r: r["promotion"]["change_thresholds"][0].pop("margin"), "promotion.change_thresholds.0", "needs a margin"),
+        (lambda r: r["promotion"]["change_thresholds"].append({"metric": "f1", "mode": "point"}), "promotion.change_thresholds.3",
+         "needs absolute and/or relative"),
+        (lambda r: r["search"].update({"n_trials": 5000}), "search.n_trials", "less than or equal to 2000"),
+        (lambda r: r["search"]["defaults"]["lightgbm"].update({"max_depth": 3}), "search", "not in its search space"),
+        (lambda r: r["split"].update({"strategy": "random"}), "split.strategy", "'hash' or 'time'"),
     ],
 )
 def test_bad_yaml_names_the_field_and_why(tmp_path, mutate, field, why):
@@ -103,3 +111,25 @@ def test_all_four_projects_load():
     assert {"bankchurn", "telecom", "carvision", "loanrisk"} <= set(project_names())
     for name in ("bankchurn", "telecom", "carvision", "loanrisk"):
         load_project(name)
+
+
+def test_cost_model_needs_exactly_one_amount(tmp_path):
+    raw = yaml.safe_load((REPO_ROOT / "pipelines" / "projects" / "loanrisk.yaml").read_text())
+    raw["threshold"]["cost"]["amount"] = 500
+    p = tmp_path / "loanrisk.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ProjectConfigError, match="exactly one of amount"):
+        load_project_file(p)
+
+
+def test_shipped_gates_decide_by_interval():
+    for name in ("bankchurn", "telecom", "carvision", "loanrisk"):
+        cfg = load_project(name)
+        assert cfg.promotion.change_thresholds and all(t.mode == "non_inferiority" for t in cfg.promotion.change_thresholds), name
+
+
+def test_optional_slices_match_names_and_patterns():
+    from pipelines.config import SliceConfig
+
+    s = SliceConfig(optional=["Age=*", "Geography=Spain"])
+    assert s.is_optional("Age=[60,100)") and s.is_optional("Geography=Spain") and not s.is_optional("Geography=France")

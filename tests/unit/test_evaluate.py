@@ -1,61 +1,71 @@
+"""evaluate() on real models: the comparison set, paired intervals for the policy, fresh rows, and the
+policy reading the report evaluate itself produced."""
+
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn import metrics as skm
+from sklearn.dummy import DummyClassifier
 
-from pipelines.evaluate import classification_metrics, disparate_impact, paired_bootstrap_delta, slice_masks, slice_metrics
+from pipelines import layout
+from pipelines.evaluate import Candidate, evaluate, model_threshold
+from pipelines.policy import decide
+from pipelines.refit import refit
+from pipelines.synthetic import generate_bankchurn
+from tests.conftest import small
 
-
-def test_metrics_match_sklearn():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 500)
-    p = np.clip(y * 0.3 + rng.random(500) * 0.7, 0, 1)
-    m = classification_metrics(y, p, 0.5)
-    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p))
-    assert m["f1"] == pytest.approx(skm.f1_score(y, p >= 0.5))
-    assert set(m) >= {"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss"}
-    assert classification_metrics(y, p, 0.5, ("f1",)).keys() == {"f1"}
-    assert np.isnan(classification_metrics(np.ones(5), np.full(5, 0.7), 0.5)["roc_auc"])  # one class
+P = {"learning_rate": 0.05, "num_leaves": 8, "min_child_samples": 20, "n_estimators": 100}
 
 
-def test_slices_include_overall_bands_and_min_size(cfg):
-    cfg = cfg.model_copy(update={"slices": cfg.slices.model_copy(update={"min_size": 50, "min_positives": 10})})
-    df = pd.DataFrame({"Geography": ["France"] * 60 + ["Spain"] * 10, "Gender": ["Male"] * 70, "Age": [25] * 35 + [45] * 35})
-    masks = slice_masks(cfg, df)
-    assert masks["overall"].all() and masks["Age=[18,30)"].sum() == 35 and masks["Age=[40,50)"].sum() == 35
-    y = np.array([0, 1] * 35)
-    rows = {r["slice"]: r for r in slice_metrics(cfg, df, y, np.linspace(0, 1, 70), 0.5)}
-    assert rows["Geography=France"]["judged"] and not rows["Geography=Spain"]["judged"]
-    assert rows["overall"]["n"] == 70 and rows["Age=[60,100)"]["n"] == 0
+def _frame(day: dt.date, n: int, seed: int) -> pd.DataFrame:
+    df = generate_bankchurn(day, n, np.random.default_rng(seed), False)
+    return df.assign(**{layout.ROW_KEY: row_keys_for(df), layout.ROW_DATE: day.isoformat()})
 
 
-def test_paired_bootstrap():
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 2, 800)
-    good = np.clip(y * 0.5 + rng.random(800) * 0.5, 0, 1)
-    bad = rng.random(800)
-    r = paired_bootstrap_delta("roc_auc", y, good, bad, n_resamples=200, seed=0)
-    assert r["ci_low"] <= r["delta"] <= r["ci_high"] and r["ci_low"] > 0.2
-    same = paired_bootstrap_delta("roc_auc", y, good, good, n_resamples=200, seed=0)
-    assert same["delta"] == same["ci_low"] == same["ci_high"] == 0
+def row_keys_for(df: pd.DataFrame) -> pd.Series:
+    return df["CustomerId"].astype(str)
 
 
-def test_disparate_impact():
-    df = pd.DataFrame({"g": ["a"] * 10 + ["b"] * 10})
-    pred = np.array([1] * 5 + [0] * 5 + [1] * 4 + [0] * 6)
-    r = disparate_impact(df, pred, "g")
-    assert r["selection_rates"] == {"a": 0.5, "b": 0.4} and r["disparate_impact"] == pytest.approx(0.8)
+@pytest.fixture(scope="module")
+def world(cfg):
+    c = small(cfg, resamples=200)
+    old = _frame(dt.date(2026, 1, 1), 2500, 1)
+    test = pd.concat([_frame(dt.date(2026, 1, 20), 1500, 2), old.head(300)], ignore_index=True)  # 300 rows the champion trained on
+    new = _frame(dt.date(2026, 1, 10), 2500, 3)
+    champion = refit(c, old, "lightgbm", P).model
+    challenger = refit(c, new, "lightgbm", P).model
+    base = DummyClassifier(strategy="prior").fit(new[c.input_columns], new[c.target])
+    return c, old, test, champion, challenger, base
 
 
-def test_regression_metrics_are_safe_for_zero_targets():
-    from pipelines.evaluate import regression_metrics
+def test_comparison_rows_exclude_what_the_champion_trained_on(world):
+    from pipelines.contracts import ChampionRef
 
-    y = np.array([0.0, 100.0, 200.0])
-    p = np.array([10.0, 110.0, 180.0])
-    m = regression_metrics(y, p)
-    assert m["mape"] == pytest.approx((0.1 + 0.1) / 2)  # the zero target is left out, not divided by
-    assert m["rmse"] == pytest.approx(np.sqrt((100 + 100 + 400) / 3)) and m["mae"] == pytest.approx(40 / 3)
-    assert 0 < m["smape"] <= 2 and np.isfinite(m["smape"])
-    assert regression_metrics(np.zeros(3), np.zeros(3))["smape"] == 0.0
+    c, old, test, champion, challenger, base = world
+    ref = ChampionRef(version="1", run_id="r1", as_of="2026-01-15", judged_slices=["overall"])
+    ev, scores = evaluate(c, test, run_id="r2", as_of=dt.date(2026, 1, 21), data_hash="h", challenger=Candidate(challenger, model_threshold(challenger)),
+                          baseline=Candidate(base, 0.5), champion=Candidate(champion, model_threshold(champion), "1"), champion_ref=ref,
+                          champion_train_keys=set(old[layout.ROW_KEY]))
+    assert (ev.test_rows, ev.excluded_seen_by_champion, ev.comparison_rows) == (1800, 300, 1500)
+    assert len(scores["y"]) == 1500
+    iv = ev.interval("roc_auc")
+    assert iv is not None and iv.n == 1500 and iv.ci_low < iv.delta < iv.ci_high
+    judged = [s.name for s in ev.challenger.slices if s.judged and s.name != "overall"]
+    assert judged and all(ev.interval("roc_auc", s) is not None for s in judged)  # the "*" change threshold's intervals
+    assert ev.fresh is not None and ev.fresh.n == 1500 and ev.fresh.delta is not None  # all comparison rows are from 01-20
+    d = decide(c, ev)  # the policy reads what evaluate wrote: a shape change breaks here
+    assert d.decision in ("promoted", "kept_champion") and any(ch.name == "change:overall:roc_auc" for ch in d.checks)
+
+
+def test_labels_are_the_models_own_predict(world):
+    c, _, test, _, challenger, base = world
+    ev, scores = evaluate(c, test, run_id="r", as_of=dt.date(2026, 1, 21), data_hash="h",
+                          challenger=Candidate(challenger, model_threshold(challenger)), baseline=Candidate(base, 0.5))
+    pred = challenger.predict(test[c.input_columns])
+    thr = model_threshold(challenger)
+    assert ((scores["challenger"] >= thr).astype(int) == pred).all()
+    tp = int(((pred == 1) & (test[c.target] == 1)).sum())
+    assert ev.confusion_matrix[1][1] == tp and ev.champion is None and ev.intervals == []

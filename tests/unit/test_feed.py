@@ -6,9 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.feed import FeedError, feed_from_csv, feed_synthetic, generate_bankchurn
+from pipelines.config import load_project
+from pipelines.feed import FeedError, feed_from_csv, feed_synthetic
 from pipelines.storage import LakeKeyExists
-from tests.conftest import SHARED_DATA
+from pipelines.synthetic import generate_bankchurn, generate_loanrisk
+from pipelines.validate import DataValidationError, validate_frame
+from tests.conftest import DATA
 
 D = dt.date
 
@@ -78,7 +81,7 @@ def test_feed_rejects_reversed_range(lake, cfg):
 
 
 def test_from_csv_spreads_every_real_row(lake, cfg):
-    src = SHARED_DATA / "Churn_Modelling.csv"
+    src = DATA / "Churn_Modelling.csv"
     r = feed_from_csv(lake, cfg, src, D(2026, 1, 1), D(2026, 1, 10), seed=1)
     assert (r.partitions, r.rows) == (10, 10000)
     got = pd.concat([lake.get_parquet(k) for k in lake.list("raw/bankchurn/")])
@@ -92,3 +95,25 @@ def test_from_csv_missing_columns_and_bad_file(lake, cfg, tmp_path):
         feed_from_csv(lake, cfg, bad, D(2026, 1, 1), D(2026, 1, 1))
     with pytest.raises(FeedError, match="not found"):
         feed_from_csv(lake, cfg, tmp_path / "nope.csv", D(2026, 1, 1), D(2026, 1, 1))
+
+
+def test_from_csv_is_validated_first_and_a_refused_file_writes_nothing(lake, cfg, tmp_path, settings):
+    bad = pd.read_csv(DATA / "Churn_Modelling.csv")
+    bad["IsActiveMember"] = 0  # an upstream bug that zeroes a flag
+    bad.to_csv(tmp_path / "zeroed.csv", index=False)
+    with pytest.raises(DataValidationError, match=r"expect_column_mean_to_be_between\[IsActiveMember\]"):
+        feed_from_csv(lake, cfg, tmp_path / "zeroed.csv", D(2026, 1, 1), D(2026, 1, 5),
+                      validate=lambda df: validate_frame(df, cfg, settings.expectations_dir))
+    assert lake.list("raw/bankchurn/") == []
+
+
+def test_derived_target_is_computed_at_import(lake, tmp_path):
+    cfg = load_project("loanrisk")
+    raw = generate_loanrisk(D(2026, 1, 1), 300, np.random.default_rng(0), False)
+    assert "risky" not in raw.columns
+    raw.to_csv(tmp_path / "loans.csv", index=False)
+    feed_from_csv(lake, cfg, tmp_path / "loans.csv", D(2026, 1, 1), D(2026, 1, 3))
+    got = pd.concat([lake.get_parquet(k) for k in lake.list("raw/loanrisk/")])
+    final = got.loanStatus.isin(cfg.derive_target.positive + cfg.derive_target.negative)
+    assert got.loc[final, "risky"].notna().all() and got.loc[~final, "risky"].isna().all()
+    assert (got.loc[got.loanStatus == "Charged Off", "risky"] == 1).all()

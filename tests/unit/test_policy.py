@@ -1,45 +1,52 @@
-"""Every threshold kind and direction, TFMA semantics: missing metric fails, first model skips
-change thresholds, small slices are reported not judged, significance on and off, errors reject."""
+"""The gate on typed evaluations (the contract's constructor, so a change of the report's shape breaks
+these tests): interval rules, point rules, slices from both sides, fairness that cannot be judged,
+backtest gates, first model, errors reject."""
 
 from __future__ import annotations
 
-import math
+import datetime as dt
 
 import pytest
 
-from pipelines.config import ChangeThreshold, PromotionPolicy
-from pipelines.policy import _change_check, decide, relative_improvement, render_markdown
+from pipelines.config import PromotionPolicy, load_project
+from pipelines.contracts import ChampionRef, DeltaInterval, Evaluation, FairnessResult, ModelScores, SliceScore
+from pipelines.policy import decide, relative_improvement
+
+SLICES = ("Geography=France", "Geography=Germany", "Geography=Spain", "Gender=Female", "Gender=Male")
 
 
-def _metrics(roc=0.85, pr=0.6, brier=0.12, log_loss=0.40, recall=0.6):
-    return {"roc_auc": roc, "pr_auc": pr, "brier": brier, "log_loss": log_loss, "f1": 0.6, "recall": recall, "accuracy": 0.85}
+def _metrics(roc=0.85, brier=0.12):
+    return {"roc_auc": roc, "pr_auc": 0.6, "brier": brier, "log_loss": 0.4, "f1": 0.6, "recall": 0.6, "accuracy": 0.85}
 
 
-def _slices(roc, *, germany=None, spain_n=300, recall=(0.6, 0.62), log_loss=0.40):
-    return [
-        {"slice": "overall", "n": 2000, "judged": True, **_metrics(roc, log_loss=log_loss)},
-        {"slice": "Geography=Germany", "n": 500, "judged": True, **_metrics(germany if germany is not None else roc, recall=recall[0])},
-        {"slice": "Geography=France", "n": 1000, "judged": True, **_metrics(roc, recall=recall[1])},
-        {"slice": "Geography=Spain", "n": spain_n, "judged": spain_n >= 50, **_metrics(roc - 0.2 if spain_n < 50 else roc)},
-    ]
+def _scores(roc, *, judged=SLICES, missing=(), brier=0.12):
+    slices = [SliceScore(name="overall", n=2000, positives=400, judged=True, metrics=_metrics(roc, brier))]
+    slices += [SliceScore(name=s, n=400 if s in judged else 40, positives=80 if s in judged else 8, judged=s in judged,
+                          metrics=_metrics(roc, brier)) for s in SLICES if s not in missing]
+    return ModelScores(metrics=_metrics(roc, brier), slices=slices)
 
 
-def report(chal=0.85, champ=None, *, germany=None, champ_germany=None, spain_n=300, di=0.9, ci=None, log_loss=0.40):
-    r = {
-        "champion_version": "1" if champ is not None else None,
-        "models": {
-            "challenger": {"metrics": _metrics(chal, log_loss=log_loss), "slices": _slices(chal, germany=germany, spain_n=spain_n, log_loss=log_loss)},
-            "baseline": {"metrics": _metrics(0.5, 0.2, 0.16, 0.5), "slices": []},
-        },
-        "fairness": [{"feature": "Geography", "disparate_impact": di, "judged_groups": ["France", "Germany", "Spain"]},
-                     {"feature": "Gender", "disparate_impact": di, "judged_groups": ["Female", "Male"]}],
-    }
+def _iv(metric, slice_name, delta, half):
+    return DeltaInterval(metric=metric, slice=slice_name, n=400, delta=delta, ci_low=delta - half, ci_high=delta + half, confidence=0.95,
+                         resamples=1000)
+
+
+def report(chal=0.85, champ: float | None = None, *, half=0.01, slice_delta=0.0, slice_half=0.03, judged=SLICES, missing=(),
+           champion_judged=SLICES, groups=("France", "Germany", "Spain"), brier_delta=0.0):
+    models = {"challenger": _scores(chal, judged=judged, missing=missing), "baseline": _scores(0.5, brier=0.16)}
+    intervals, ref = [], None
     if champ is not None:
-        r["models"]["champion"] = {"metrics": _metrics(champ), "slices": _slices(champ, germany=champ_germany)}
-        d = chal - champ
-        lo, hi = ci if ci is not None else (d - 0.01, d + 0.01)
-        r["bootstrap"] = {"metric": "roc_auc", "delta": d, "ci_low": lo, "ci_high": hi, "confidence": 0.95}
-    return r
+        models["champion"] = _scores(champ, judged=judged, missing=missing)
+        ref = ChampionRef(version="1", run_id="r1", as_of="2026-01-01", judged_slices=["overall", *champion_judged])
+        intervals = [_iv("roc_auc", "overall", chal - champ, half), _iv("brier", "overall", brier_delta, 0.004)]
+        intervals += [_iv("roc_auc", s.name, slice_delta, slice_half) for s in models["challenger"].slices if s.judged and s.name != "overall"]
+    fair = [FairnessResult(feature="Geography", selection_rates={g: 0.2 for g in groups}, group_sizes={g: 400 for g in groups},
+                           judged_groups=list(groups), disparate_impact=0.9),
+            FairnessResult(feature="Gender", selection_rates={"Female": 0.2, "Male": 0.2}, group_sizes={"Female": 900, "Male": 1100},
+                           judged_groups=["Female", "Male"], disparate_impact=0.9)]
+    return Evaluation(project="bankchurn", as_of=dt.date(2026, 2, 1), run_id="r2", data_hash="h", primary_metric="roc_auc",
+                      higher_is_better=True, test_rows=2000, comparison_rows=2000, champion=ref, models=models, intervals=intervals,
+                      fairness=fair)
 
 
 def with_policy(cfg, **changes):
@@ -48,136 +55,111 @@ def with_policy(cfg, **changes):
 
 def test_first_model_promoted_and_change_thresholds_skipped(cfg):
     d = decide(cfg, report())
-    assert d.decision == "promoted" and d.promote and d.validation_status == "passed"
+    assert d.decision == "promoted" and d.promote and d.promotion_checks == "passed"
     skipped = [c for c in d.checks if c.kind == "change"]
     assert len(skipped) == 1 and skipped[0].skipped and "first model" in skipped[0].detail
 
 
-@pytest.mark.parametrize(("kwargs", "needle"), [
-    ({"chal": 0.65}, "roc_auc on overall = 0.6500, must be >= 0.7"),
-    ({"germany": 0.55}, "roc_auc on Geography=Germany = 0.5500, must be >= 0.6"),
-])
-def test_value_threshold_lower(cfg, kwargs, needle):
-    d = decide(cfg, report(**kwargs))
-    assert d.decision == "rejected" and needle in d.reason and d.validation_status == "failed"
+def test_equal_models_within_the_noise_are_non_inferior(cfg):
+    d = decide(cfg, report(0.849, 0.850, half=0.012))
+    assert d.decision == "promoted", d.reason
+    assert "non-inferior by the interval" in d.reason and "[-0.0130, +0.0110]" in d.reason
 
 
-def test_value_threshold_upper_bound(cfg):
-    r = report()
-    r["models"]["challenger"]["metrics"]["brier"] = 0.3
-    r["models"]["challenger"]["slices"][0]["brier"] = 0.3
-    d = decide(cfg, r)
-    assert d.decision == "rejected" and "brier on overall = 0.3000, must be <= 0.2" in d.reason
+def test_a_model_worse_beyond_the_margin_is_kept_out(cfg):
+    d = decide(cfg, report(0.82, 0.85, half=0.008))
+    assert d.decision == "kept_champion" and "not non-inferior" in d.reason
+    c = next(c for c in d.checks if c.name == "change:overall:roc_auc")
+    assert not c.passed and c.value == pytest.approx(-0.038) and c.rule == "non_inferiority"
 
 
-def test_missing_metric_fails_closed(cfg):
-    r = report()
-    for s in r["models"]["challenger"]["slices"]:
-        s.pop("pr_auc")
-    d = decide(cfg, r)
-    assert d.decision == "rejected" and "pr_auc on overall is missing" in d.reason
+def test_a_point_delta_inside_the_margin_but_an_interval_below_it_fails(cfg):
+    """Old rule: -0.005 >= -0.02 passes on the point estimate. The interval says it may be far worse."""
+    d = decide(cfg, report(0.845, 0.850, half=0.03))
+    assert d.decision == "kept_champion" and "CI [-0.0350, +0.0250]" in d.reason
 
 
-def test_small_slice_reported_not_judged(cfg):
-    d = decide(cfg, report(spain_n=20))  # Spain's roc 0.65 is low but the slice has 20 rows
-    spain = [c for c in d.checks if c.slice == "Geography=Spain"]
-    assert spain and all(c.skipped and c.passed for c in spain) and d.decision == "promoted"
+def test_superiority_demands_a_gain_beyond_the_noise(cfg):
+    sup = with_policy(cfg, change_thresholds=[{"metric": "roc_auc", "mode": "superiority", "margin": 0.0}])
+    assert decide(sup, report(0.86, 0.85, half=0.005)).decision == "promoted"
+    assert decide(sup, report(0.86, 0.85, half=0.02)).decision == "kept_champion"
 
 
-def test_baseline_margin(cfg):
-    r = report(chal=0.72)
-    r["models"]["baseline"]["metrics"]["roc_auc"] = 0.70
-    d = decide(cfg, r)
-    assert d.decision == "rejected" and "dummy baseline" in d.reason
+def test_point_mode_still_available(cfg):
+    point = with_policy(cfg, change_thresholds=[{"metric": "roc_auc", "absolute": -0.005}])
+    assert decide(point, report(0.846, 0.85)).decision == "promoted"
+    d = decide(point, report(0.84, 0.85))
+    assert d.decision == "kept_champion" and "point estimate" in d.reason
 
 
-def test_fairness_floor_and_gap(cfg):
-    assert decide(cfg, report(di=0.2)).decision == "rejected"
-    r = report()
-    r["models"]["challenger"]["slices"][1]["recall"] = 0.2  # Germany recall far below France's
-    d = decide(cfg, r)
-    assert d.decision == "rejected" and "recall gap over Geography" in d.reason
+def test_lower_is_better_intervals_flip(cfg):
+    d = decide(cfg, report(0.85, 0.85, brier_delta=0.015))  # brier grew by 0.015 +- 0.004: worse beyond the 0.01 margin
+    assert d.decision == "kept_champion" and "brier on overall" in d.reason
 
 
-def test_change_absolute_higher_is_better(cfg):
-    assert decide(cfg, report(chal=0.847, champ=0.85)).decision == "promoted"  # -0.003 within -0.005
-    d = decide(cfg, report(chal=0.84, champ=0.85))
-    assert d.decision == "kept_champion" and not d.promote and "improvement -0.0100" in d.reason
-    assert d.validation_status == "failed"
-
-
-def test_change_per_slice_regression_blocks_promotion(cfg):
-    d = decide(cfg, report(chal=0.86, champ=0.85, germany=0.78, champ_germany=0.85))
+def test_a_slice_regression_blocks_promotion(cfg):
+    d = decide(cfg, report(0.86, 0.85, slice_delta=-0.12))
     assert d.decision == "kept_champion" and "Geography=Germany" in d.reason
 
 
-def test_change_relative_lower_is_better(cfg):
-    # log_loss: lower is better; relative -0.05 allows at most 5% growth.
-    assert decide(cfg, report(chal=0.85, champ=0.85, log_loss=0.41)).decision == "promoted"   # +2.5%
-    d = decide(cfg, report(chal=0.85, champ=0.85, log_loss=0.44))                           # +10%
-    assert d.decision == "kept_champion" and "log_loss" in d.reason
+def test_a_slice_judged_for_the_champion_that_vanished_fails(cfg):
+    d = decide(cfg, report(0.86, 0.85, missing=("Geography=Spain",)))
+    assert d.decision == "kept_champion"
+    c = next(c for c in d.checks if c.name == "slices:Geography=Spain")
+    assert not c.passed and "missing from the comparison rows" in c.detail
+    small = decide(cfg, report(0.86, 0.85, judged=tuple(s for s in SLICES if s != "Gender=Female")))
+    assert any(c.name == "slices:Gender=Female" and not c.passed and "under the minimum" in c.detail for c in small.checks)
 
 
-def test_must_improve_positive_threshold(cfg):
-    strict = with_policy(cfg, change_thresholds=[{"metric": "roc_auc", "absolute": 0.002}])
-    assert decide(strict, report(chal=0.851, champ=0.85)).decision == "kept_champion"
-    assert decide(strict, report(chal=0.853, champ=0.85)).decision == "promoted"
+def test_an_optional_slice_may_vanish(cfg):
+    opt = cfg.model_copy(update={"slices": cfg.slices.model_copy(update={"optional": ["Geography=*"]})})
+    d = decide(opt, report(0.86, 0.85, missing=("Geography=Spain",), groups=("France", "Germany")))
+    assert d.decision == "promoted", d.reason
+    assert next(c for c in d.checks if c.name == "slices:Geography=Spain").skipped
 
 
-def test_relative_with_zero_champion_value():
-    assert relative_improvement(0.0, 0.0, True) == 0.0
-    assert relative_improvement(0.1, 0.0, True) == math.inf
-    assert relative_improvement(0.1, 0.0, False) == -math.inf  # lower is better: growing from 0 is infinitely worse
-    t = ChangeThreshold(metric="brier", relative=-0.05)
-    assert not _change_check(t, "overall", 0.1, 0.0).passed
-    assert _change_check(t, "overall", 0.0, 0.0).passed
+def test_fairness_with_fewer_than_two_judged_groups_fails(cfg):
+    d = decide(cfg, report(groups=("France",)))
+    assert d.decision == "rejected" and "fairness cannot be judged" in d.reason
 
 
-def test_explicit_direction_overrides_metric_default():
-    t = ChangeThreshold(metric="roc_auc", direction="lower_is_better", absolute=0.0)
-    assert _change_check(t, "overall", 0.80, 0.85).passed and not _change_check(t, "overall", 0.90, 0.85).passed
-
-
-@pytest.mark.parametrize(("ci", "expected"), [((0.001, 0.02), "promoted"), ((-0.004, 0.02), "kept_champion")])
-def test_significance_on(cfg, ci, expected):
-    sig = with_policy(cfg, significance={"enabled": True, "tolerance": 0.0})
-    d = decide(sig, report(chal=0.86, champ=0.85, ci=ci))
-    assert d.decision == expected
-    assert any(c.kind == "significance" for c in d.checks)
-
-
-def test_significance_off_ignores_ci(cfg):
-    d = decide(cfg, report(chal=0.86, champ=0.85, ci=(-0.004, 0.02)))
-    assert d.decision == "promoted" and not any(c.kind == "significance" for c in d.checks)
-
-
-def test_malformed_report_is_rejected_not_raised(cfg):
-    d = decide(cfg, {"models": {}})
-    assert d.decision == "rejected" and "policy error" in d.reason and not d.promote
-
-
-def test_policy_config_is_validated(cfg):
-    from pydantic import ValidationError
-
-    with pytest.raises(ValidationError, match="needs absolute and/or relative"):
-        with_policy(cfg, change_thresholds=[{"metric": "roc_auc"}])
-    with pytest.raises(ValidationError, match="unknown metric"):
-        with_policy(cfg, value_thresholds=[{"metric": "auc", "lower": 0.5}])
-    with pytest.raises(ValidationError, match="lower 0.9 > upper 0.5"):
-        with_policy(cfg, value_thresholds=[{"metric": "roc_auc", "lower": 0.9, "upper": 0.5}])
-
-
-def test_markdown_lists_every_check(cfg):
-    d = decide(cfg, report(chal=0.84, champ=0.85))
-    md = render_markdown(cfg, {**d.to_dict(), "version": "2", "as_of": "2026-01-01", "run_id": "r", "decided_at": "now"})
-    assert "**Decision: kept_champion**" in md and md.count("\n| ") >= len(d.checks) and "**FAIL**" in md
-
-
-def test_fairness_not_judged_with_fewer_than_two_large_groups(cfg):
+def test_value_thresholds_and_baseline(cfg):
+    d = decide(cfg, report(chal=0.65))
+    assert d.decision == "rejected" and "roc_auc on overall = 0.6500, must be >= 0.7" in d.reason
     r = report()
-    r["fairness"][0] = {"feature": "Geography", "disparate_impact": float("nan"), "judged_groups": ["France"]}
+    r.models["baseline"].metrics["roc_auc"] = 0.84
+    assert "vs dummy baseline" in decide(cfg, r).reason
+
+
+def test_missing_interval_fails_closed(cfg):
+    r = report(0.86, 0.85)
+    r = r.model_copy(update={"intervals": [i for i in r.intervals if i.slice != "overall" or i.metric != "roc_auc"]})
     d = decide(cfg, r)
-    di = next(c for c in d.checks if c.name == "fairness:Geography:disparate_impact")
-    assert di.skipped and d.decision == "promoted"
-    r["fairness"] = r["fairness"][1:]  # configured but absent from the report: missing -> fails
-    assert decide(cfg, r).decision == "rejected"
+    assert d.decision == "kept_champion" and "no paired interval of roc_auc on overall" in d.reason
+
+
+def test_backtest_is_a_gate():
+    cfg = load_project("carvision")
+    from pipelines.contracts import Backtest
+
+    scores = ModelScores(metrics={"rmse": 3000.0, "mae": 2000.0, "r2": 0.8, "mape": 0.2, "smape": 0.2},
+                         slices=[SliceScore(name="overall", n=1000, judged=True, metrics={"rmse": 3000.0, "r2": 0.8, "mape": 0.2})])
+    base = ModelScores(metrics={"rmse": 9000.0, "r2": 0.0, "mape": 0.9, "mae": 7000.0, "smape": 0.8})
+    ev = Evaluation(project="carvision", as_of=dt.date(2026, 2, 1), run_id="r", data_hash="h", primary_metric="rmse", higher_is_better=False,
+                    test_rows=1000, comparison_rows=1000, models={"challenger": scores, "baseline": base},
+                    backtest=Backtest(train_rows=4000, test_rows=1000, cutoff="2026-01-20", metrics={"r2": 0.4, "mape": 0.3}))
+    d = decide(cfg, ev)
+    assert d.decision == "rejected" and "r2 on backtest overall = 0.4000, must be >= 0.6" in d.reason
+
+
+def test_policy_error_rejects(cfg):
+    r = report(0.86, 0.85)
+    r.models.pop("baseline")
+    r.models["challenger"] = None  # type: ignore[assignment]
+    d = decide(cfg, r)
+    assert d.decision == "rejected" and d.reason.startswith("policy error") and not d.promote
+
+
+def test_relative_improvement_with_zero_champion():
+    assert relative_improvement(0.0, 0.0, True) == 0.0
+    assert relative_improvement(1.0, 0.0, True) == float("inf")

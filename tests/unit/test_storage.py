@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from pipelines.settings import Settings
 from pipelines.storage import LakeError, LakeKeyExists, LakeKeyNotFound, LocalLake, S3Lake, open_lake
 
 
@@ -19,19 +20,22 @@ def s3_server():
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+
+
 @pytest.fixture(params=["local", "s3"])
-def any_lake(request, tmp_path, monkeypatch):
+def any_lake(request, tmp_path):
     if request.param == "local":
         return LocalLake(tmp_path / "lake")
     import boto3
 
     endpoint = request.getfixturevalue("s3_server")
-    for k, v in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                 "AWS_DEFAULT_REGION": "us-east-1", "MLOPS_S3_MAX_ATTEMPTS": "2"}.items():
-        monkeypatch.setenv(k, v)
     bucket = f"lake-{tmp_path.name.lower().replace('_', '-')[-30:]}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
-    return S3Lake(f"s3://{bucket}/prefix")
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return S3Lake(f"s3://{bucket}/prefix", endpoint=endpoint, max_attempts=2)
 
 
 def test_roundtrip_bytes_json_parquet(any_lake):
@@ -60,6 +64,13 @@ def test_immutable_write_refuses_overwrite(any_lake):
     assert any_lake.get_bytes("raw/p/k") == b"second"
 
 
+def test_write_once_keeps_the_first_version(any_lake):
+    uri, written = any_lake.write_json_once("runs/p/d/h/extract.json", {"v": 1})
+    assert written and any_lake.get_json("runs/p/d/h/extract.json") == {"v": 1}
+    uri2, written2 = any_lake.write_json_once("runs/p/d/h/extract.json", {"v": 2})
+    assert (uri2, written2) == (uri, False) and any_lake.get_json("runs/p/d/h/extract.json") == {"v": 1}
+
+
 def test_missing_and_corrupt_objects(any_lake):
     with pytest.raises(LakeKeyNotFound):
         any_lake.get_bytes("nope")
@@ -74,25 +85,21 @@ def test_local_key_cannot_escape_root(tmp_path):
         LocalLake(tmp_path).put_bytes("../outside", b"x")
 
 
-def test_s3_missing_bucket_names_endpoint_and_bucket(s3_server, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+def test_s3_missing_bucket_names_endpoint_and_bucket(s3_server):
     with pytest.raises(LakeError) as e:
-        S3Lake("s3://no-such-bucket/x").put_bytes("k", b"1")
+        S3Lake("s3://no-such-bucket/x", endpoint=s3_server).put_bytes("k", b"1")
     assert "no-such-bucket" in str(e.value) and s3_server in str(e.value)
 
 
-def test_s3_unreachable_endpoint_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("MLOPS_S3_MAX_ATTEMPTS", "1")
+def test_s3_unreachable_endpoint_is_a_clear_error():
     with pytest.raises(LakeError, match=r"127\.0\.0\.1:9"):
-        S3Lake("s3://bucket/x").get_bytes("k")
+        S3Lake("s3://bucket/x", endpoint="http://127.0.0.1:9", max_attempts=1).get_bytes("k")
 
 
-def test_open_lake_picks_backend(tmp_path):
-    assert isinstance(open_lake(str(tmp_path)), LocalLake)
+def test_open_lake_picks_backend_from_settings(tmp_path):
+    s = Settings.from_env({"MLOPS_HOME": str(tmp_path), "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "MLOPS_S3_MAX_ATTEMPTS": "1"})
+    assert isinstance(open_lake(s), LocalLake)
+    s3 = open_lake(s, "s3://bucket/pre")
+    assert isinstance(s3, S3Lake) and s3.endpoint == "http://127.0.0.1:9" and s3.prefix == "pre"
     with pytest.raises(LakeError, match="unsupported lake URI"):
-        open_lake("gs://bucket")
+        open_lake(s, "gs://bucket")
