@@ -203,9 +203,9 @@ def _value_expectations(c: str, p: ColumnProfile, tolerance: float) -> list[Any]
         if p.values:
             out.append(gxe.ExpectColumnValuesToBeInSet(column=c, value_set=p.values))
         else:
-            margin = 0.1 * (p.high - p.low)
-            low = p.low - margin if p.low < 0 else max(0.0, p.low - margin)
-            out.append(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=round(low, 4), max_value=round(p.high + margin, 4)))
+            span = p.high - p.low  # room above for heavy tails (a new day's maximum), a little below
+            low = p.low - 0.1 * span if p.low < 0 else max(0.0, p.low - 0.1 * span)
+            out.append(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=round(low, 4), max_value=round(p.high + 0.5 * span, 4)))
     elif p.kind == "binary" and p.rate is not None:
         out.append(gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[0, 1]))
         lo, hi = round(p.rate * (1 - tolerance), 4), round(1 - (1 - p.rate) * (1 - tolerance), 4)

@@ -24,6 +24,7 @@ Postgres, an MLflow server) by changing environment variables only.
 | AWS_SECRET_ACCESS_KEY     | (boto3 reads it; listed for redaction) |                                         |
 | MLOPS_DB_PASSWORD         | (none: `create-databases --roles` generates one) | role password for create-databases |
 | MLOPS_USER                | the login name                        | who runs manual promote / rollback       |
+| MLOPS_WORKER_NAME         | the host name                         | an Airflow worker's name (pipelines.worker_identity) |
 | API_TOKEN                 | (none: serving refuses to start without it unless --insecure) | bearer token  |
 | SERVING_PROJECTS, SERVING_POLL_SECONDS, SERVING_FLUSH_SECONDS, SERVING_LOG_BUFFER, SERVING_MAX_BODY_BYTES, SERVING_CORS_ORIGINS, SERVING_RISK_BANDS | see `ServingSettings` | |
 """
@@ -45,7 +46,7 @@ ENV_VARS = (
     "ALERT_WEBHOOK_URL", "MLFLOW_UI_URL", "MLOPS_N_JOBS", "MLOPS_S3_MAX_ATTEMPTS", "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_SECRET_ACCESS_KEY", "MLOPS_DB_PASSWORD",
     "MLOPS_USER", "API_TOKEN", "SERVING_PROJECTS", "SERVING_POLL_SECONDS", "SERVING_FLUSH_SECONDS",
-    "SERVING_LOG_BUFFER", "SERVING_MAX_BODY_BYTES", "SERVING_CORS_ORIGINS", "SERVING_RISK_BANDS",
+    "SERVING_LOG_BUFFER", "SERVING_MAX_BODY_BYTES", "SERVING_CORS_ORIGINS", "SERVING_RISK_BANDS", "MLOPS_WORKER_NAME",
 )
 
 
@@ -131,6 +132,7 @@ class Settings:
     aws_region: str = "us-east-1"
     db_password: str | None = None
     user: str = "unknown"
+    worker_name: str | None = None  # the Airflow worker's name in task instances (several workers on one host)
     serving: ServingSettings = field(default_factory=ServingSettings)
     # Values that must never appear in a log line (pipelines.redaction masks them).
     secrets: tuple[str, ...] = ()
@@ -164,6 +166,7 @@ class Settings:
             aws_region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
             db_password=env.get("MLOPS_DB_PASSWORD") or None,
             user=env.get("MLOPS_USER") or _login(),
+            worker_name=env.get("MLOPS_WORKER_NAME") or None,
             serving=ServingSettings.from_env(env),
             secrets=tuple(v for v in (env.get(k) for k in secret_vars) if v and len(v) >= 4),
         )

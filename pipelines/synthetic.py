@@ -47,8 +47,8 @@ _SURNAMES = np.array(
 
 
 def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: bool) -> pd.DataFrame:
-    """One day of bank customers. `drifted`: older customers, more Germany, larger balances, fewer
-    active members (three of ten features move enough to cross the default 0.3 drift share), and
+    """One day of bank customers. `drifted`: older customers, more Germany, larger balances, more new
+    customers, fewer active members (four of ten features move enough to cross the 0.3 drift share), and
     the churn relationship moves too: Germany no longer raises churn, very large balances do, and
     inactive members now churn less than active ones -- so
     a model trained before the drift ranks worse after it and a retrain on recent data pays off."""
@@ -59,6 +59,8 @@ def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: 
     age = np.clip(np.round(age), 18, 92).astype("int64")
     credit = np.clip(np.round(rng.normal(650.5, 96.7, size=n)), 350, 850).astype("int64")
     tenure_p = np.array([0.042, 0.1047, 0.1045, 0.1021, 0.0973, 0.102, 0.0969, 0.1017, 0.1026, 0.097, 0.0491])
+    if drifted:  # a wave of new customers: tenure 0-2 years far more common
+        tenure_p[:3] *= 3.5
     tenure = rng.choice(np.arange(11), size=n, p=tenure_p / tenure_p.sum()).astype("float64")
     tenure[rng.random(n) < 0.0909] = np.nan
     zero_bal = (rng.random(n) < 0.483) & (geography != "Germany")

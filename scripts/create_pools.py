@@ -15,8 +15,9 @@ def main() -> None:
     from airflow.models.pool import Pool
 
     from pipelines.config import project_names
+    from pipelines.settings import Settings
 
-    for project in project_names():
+    for project in project_names(Settings.from_env()):
         name = f"{project}_register"
         Pool.create_or_update_pool(name, slots=1, description=f"{project}: one register/promotion at a time",
                                    include_deferred=False)

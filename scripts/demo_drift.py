@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "bankchurn"
-START, DRIFT_FROM, END = dt.date(2026, 1, 1), dt.date(2026, 3, 1), dt.date(2026, 3, 10)
+START, DRIFT_FROM, END = dt.date(2026, 2, 1), dt.date(2026, 3, 1), dt.date(2026, 3, 12)
 
 
 def _asset_events(name: str) -> int:
@@ -39,14 +39,15 @@ def _asset_events(name: str) -> int:
 def _monitor(dags: dict[str, Any], day: dt.date) -> dict[str, Any]:
     import pendulum
 
-    from pipelines.storage import open_lake
+    from pipelines import layout
+    from pipelines.resources import Resources
 
     # A daily run with interval [day, day+1) checks partition dt=day.
     nxt = day + dt.timedelta(days=1)
     dags[f"{PROJECT}_drift_monitor"].test(logical_date=pendulum.datetime(nxt.year, nxt.month, nxt.day, tz="UTC"))
-    lake = open_lake()
-    key = f"monitoring/{PROJECT}/dt={day.isoformat()}/drift.json"
-    return lake.get_json(key) if lake.exists(key) else {"day": day.isoformat(), "status": "skipped"}
+    lake = Resources.from_env().lake
+    keys = [k for k in lake.list(layout.monitoring_prefix(PROJECT, day)) if k.endswith("drift.json")]
+    return lake.get_json(keys[-1]) if keys else {"day": day.isoformat(), "status": "skipped"}
 
 
 def _train(dags: dict[str, Any], as_of: dt.date, conf: dict[str, Any]) -> str:
@@ -56,23 +57,26 @@ def _train(dags: dict[str, Any], as_of: dt.date, conf: dict[str, Any]) -> str:
     return str(dr.state)
 
 
-def run_scenario(dags: dict[str, Any], *, rows_per_day: int = 400, n_trials: int = 10, retrain_window_days: int = 6,
+def run_scenario(dags: dict[str, Any], *, rows_per_day: int = 600, n_trials: int = 10, retrain_window_days: int = 10,
                  say: Any = print) -> dict[str, Any]:
-    from pipelines import tracking
+    """The loop, returning its facts. The retrain window must hold enough rows for every slice and
+    group the champion was judged on (>= 200 per group on the comparison rows): the gate fails closed."""
+    from pipelines import names
     from pipelines.config import load_project
     from pipelines.feed import feed_synthetic
-    from pipelines.storage import open_lake
+    from pipelines.resources import Resources
 
-    cfg, lake = load_project(PROJECT), open_lake()
+    res = Resources.from_env()
+    cfg, lake, reg = load_project(PROJECT, res.settings), res.lake, res.registry
     facts: dict[str, Any] = {"drift_from": DRIFT_FROM.isoformat()}
     if not lake.list(f"raw/{PROJECT}/dt={START.isoformat()}/"):
         feed_synthetic(lake, cfg, START, END, rows_per_day=rows_per_day, seed=7, drift_from=DRIFT_FROM)
     say(f"1. fed {START}..{END}, drifting from {DRIFT_FROM}")
 
-    facts["train_1"] = _train(dags, DRIFT_FROM, {"n_trials": n_trials, "training_window_days": 40})
-    v1 = tracking.alias_version(PROJECT, tracking.CHAMPION)
+    facts["train_1"] = _train(dags, DRIFT_FROM, {"n_trials": n_trials, "training_window_days": 20})
+    v1 = reg.alias_version(PROJECT, names.CHAMPION)
     facts["champion_1"] = v1.version if v1 else None
-    say(f"2. champion v{facts['champion_1']} trained as of {DRIFT_FROM} on the 40 days before the drift ({facts['train_1']})")
+    say(f"2. champion v{facts['champion_1']} trained as of {DRIFT_FROM} on the 20 days before the drift ({facts['train_1']})")
 
     asset = f"{PROJECT}_drift_detected"
     before = _asset_events(asset)
@@ -86,12 +90,12 @@ def run_scenario(dags: dict[str, Any], *, rows_per_day: int = 400, n_trials: int
 
     retrain_as_of = DRIFT_FROM + dt.timedelta(days=retrain_window_days)
     facts["train_2"] = _train(dags, retrain_as_of, {"n_trials": n_trials, "training_window_days": retrain_window_days})
-    v2 = tracking.alias_version(PROJECT, tracking.CHAMPION)
-    latest = max(tracking.client().search_model_versions(f"name = '{PROJECT}'"), key=lambda m: int(m.version))
+    v2 = reg.alias_version(PROJECT, names.CHAMPION)
+    latest = max(reg.client.search_model_versions(f"name = '{PROJECT}'"), key=lambda m: int(m.version))
     facts["retrain_version"] = str(latest.version)
-    facts["retrain_decision"] = latest.tags.get("decision")
-    facts["retrain_reason"] = latest.tags.get("decision_reason")
-    facts["retrain_window"] = latest.tags.get("window")
+    facts["retrain_decision"] = latest.tags.get(names.DECISION)
+    facts["retrain_reason"] = latest.tags.get(names.DECISION_REASON)
+    facts["retrain_window"] = latest.tags.get(names.WINDOW)
     facts["champion_2"] = v2.version if v2 else None
     say(f"4. retrain as of {retrain_as_of} on the recent window {facts['retrain_window']}: v{facts['retrain_version']} "
         f"{facts['retrain_decision']} ({facts['retrain_reason']})")
@@ -105,6 +109,7 @@ def run_scenario(dags: dict[str, Any], *, rows_per_day: int = 400, n_trials: int
 
 
 def main() -> None:
+    """A script, not the package: it sets up its own Airflow home before importing airflow."""
     home = Path(os.environ.get("MLOPS_HOME", ROOT / ".local" / "demo-drift")).resolve()
     os.environ["MLOPS_HOME"] = str(home)
     os.environ["AIRFLOW_HOME"] = str(home / "airflow")

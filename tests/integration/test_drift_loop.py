@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 def test_drift_detected_retrain_promoted_share_falls(home, training_dags):
     mod = load_script("demo_drift")
-    facts = mod.run_scenario(training_dags, rows_per_day=400, n_trials=4, say=lambda m: None)
+    facts = mod.run_scenario(training_dags, rows_per_day=600, n_trials=3, say=lambda m: None)
     assert facts["train_1"] == "success" and facts["champion_1"] == "1"
     before = {r["day"]: r for r in facts["monitor_before"]}
     drift_from = facts["drift_from"]

@@ -107,7 +107,7 @@ def test_dag_on_s3_postgres_and_mlflow_server(stores, s3, mlflow_server, tmp_pat
         "MLOPS_HOME": str(tmp_path), "MLOPS_LAKE": f"s3://{s3['lake']}/mlops", "MLFLOW_TRACKING_URI": mlflow_server,
         "OPTUNA_STORAGE": stores.optuna, "AIRFLOW_HOME": str(af_home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stores.airflow,
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONPATH": str(REPO), "PATH": f"{BIN}:{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO), "PATH": f"{BIN}:{os.environ['PATH']}", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }
 
     def run(*argv: str, timeout: int = 600) -> str:
@@ -116,18 +116,21 @@ def test_dag_on_s3_postgres_and_mlflow_server(stores, s3, mlflow_server, tmp_pat
         return p.stdout + p.stderr
 
     run(str(BIN / "python"), "-m", "pipelines", "feed", "bankchurn", "--start", "2026-01-01", "--end", "2026-01-30",
-        "--rows-per-day", "60")
+        "--rows-per-day", "250")
     run(str(BIN / "airflow"), "db", "migrate")
     out = run(str(BIN / "airflow"), "dags", "test", "bankchurn_training", "2026-01-21", "-c",
               json.dumps({"n_trials": 4, "optuna_workers": 2}))
-    assert "registered bankchurn v1: PROMOTED" in out
+    assert "== register: bankchurn v1: PROMOTED" in out
 
-    # --- lake objects in the bucket
+    # --- lake objects in the bucket, keyed by as-of date AND data hash
     keys = {o["Key"] for p in s3["client"].get_paginator("list_objects_v2").paginate(Bucket=s3["lake"]) for o in p.get("Contents", [])}
     assert "mlops/raw/bankchurn/dt=2026-01-01/part-0000.parquet" in keys
-    for name in ("train.parquet", "test.parquet", "new.parquet", "extract.json", "validation/validation.json",
-                 "validation/data_docs.html", "evaluation.json", "decision.json", "drift.html", "drift.json"):
-        assert f"mlops/runs/bankchurn/2026-01-21/{name}" in keys, name
+    [prefix] = {k.rsplit("/", 1)[0] for k in keys if k.startswith("mlops/runs/bankchurn/2026-01-21/") and k.endswith("/extract.json")}
+    for name in ("window.parquet", "train.parquet", "test.parquet", "new.parquet", "validation/validation.json", "validation/data_docs.html"):
+        assert f"{prefix}/{name}" in keys, name
+    assert any(k.startswith(f"{prefix}/evaluations/") and k.endswith("vs-none.json") for k in keys)
+    assert any(k.startswith(f"{prefix}/drift/") and k.endswith(".html") for k in keys)
+    assert {"mlops/decisions/bankchurn/v1/decision-1.json", "mlops/decisions/bankchurn/v1/decision.md"} <= keys
     # --- MLflow artifacts in the bucket, proxied by the server
     art = {o["Key"] for p in s3["client"].get_paginator("list_objects_v2").paginate(Bucket=s3["mlflow"]) for o in p.get("Contents", [])}
     assert any(k.endswith("model.skops") for k in art) and any(k.endswith("evaluation/slices.csv") for k in art)
@@ -139,31 +142,31 @@ def test_dag_on_s3_postgres_and_mlflow_server(stores, s3, mlflow_server, tmp_pat
         cur.execute("SELECT count(*) FROM runs WHERE status = 'FINISHED'")
         assert cur.fetchone()[0] == 1
         cur.execute("SELECT alias, version FROM registered_model_aliases WHERE name = 'bankchurn' ORDER BY alias")
-        assert cur.fetchall() == [("challenger", 1), ("champion", 1)]
+        assert cur.fetchall() == [("champion", 1)]
     with psycopg2.connect(stores.airflow.replace("postgresql+psycopg2", "postgresql")) as c, c.cursor() as cur:
         cur.execute("SELECT state FROM dag_run WHERE dag_id = 'bankchurn_training'")
         assert [r[0] for r in cur.fetchall()] == ["success"]
 
-    # --- the champion loads back through the server (no S3 credentials needed: proxied artifacts)
-    for k in s3["env"]:
-        monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    from pipelines import tracking
-    from pipelines.config import load_project
-    from pipelines.feed import generate_bankchurn
-
+    # --- the champion loads back through the server (no S3 credentials needed: proxied artifacts), safely
     import datetime as dt
 
     import numpy as np
 
-    model = tracking.load_model("models:/bankchurn@champion")
+    from pipelines.config import load_project
+    from pipelines.model_types import ALLOWED_TYPES
+    from pipelines.synthetic import generate_bankchurn
+    from pipelines.tracking import Registry
+
+    for k in s3["env"]:
+        monkeypatch.delenv(k, raising=False)
+    model = Registry(mlflow_server).load_model("models:/bankchurn/1", ALLOWED_TYPES)
     cfg = load_project("bankchurn")
-    proba = model.predict_proba(generate_bankchurn(dt.date(2026, 2, 1), 20, np.random.default_rng(0), False)[cfg.features])
+    proba = model.predict_proba(generate_bankchurn(dt.date(2026, 2, 1), 20, np.random.default_rng(0), False)[cfg.input_columns])
     assert proba.shape == (20, 2)
 
-    # --- the Optuna study on Postgres holds every trial, from both workers
+    # --- the Optuna study on Postgres holds exactly n_trials, split between the two mapped tune tasks
     import optuna
 
-    study = optuna.load_study(study_name="bankchurn-2026-01-21", storage=stores.optuna)
-    assert 4 <= len(study.trials) <= 5  # workers start trials concurrently: the cap can overshoot by workers-1
-    assert {t.user_attrs.get("worker") for t in study.trials} == {0, 1}
+    [summary] = [s for s in optuna.get_all_study_summaries(storage=stores.optuna) if s.study_name.startswith("bankchurn-2026-01-21-")]
+    study = optuna.load_study(study_name=summary.study_name, storage=stores.optuna)
+    assert len(study.trials) == 4 and {t.user_attrs.get("worker") for t in study.trials} == {0, 1}
