@@ -5,10 +5,10 @@ ROOT := $(abspath .)
 VENV := $(ROOT)/.venv
 BIN := $(VENV)/bin
 STATE := $(ROOT)/.local
-DEMO_START ?= 2026-01-01
-DEMO_END ?= 2026-03-01
-DEMO_DATES ?= 2026-02-28 2026-03-02
-N_TRIALS ?= 20
+N_TRIALS ?= 8
+PROJECTS ?= bankchurn telecom carvision loanrisk
+EXECUTOR ?= local
+WORKERS ?= 2
 
 export MLOPS_HOME ?= $(STATE)
 export AIRFLOW_HOME ?= $(STATE)/airflow
@@ -18,10 +18,14 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__PARALLELISM ?= 4
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(STATE)/airflow/airflow.db
 export AIRFLOW__API__HOST ?= 127.0.0.1
+# MLflow's own loaders would trust a model's embedded skops list (or unpickle): off. Ours never need it.
+export MLFLOW_ALLOW_PICKLE_DESERIALIZATION := false
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export PYTHONPATH := $(ROOT)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo demo-drift serve bench-serving bench-quality test test-unit test-dags test-integration up up-stack down-stack lock clean
+.PHONY: install lock demo demo-drift up serve test test-unit test-dags test-integration test-faults lint audit-deps secrets \
+        up-stack down-stack bench-quality bench-serving bench-gate bench-scale bench-hostile clean
 
 install: $(VENV)/.installed
 
@@ -35,26 +39,33 @@ $(VENV)/.installed: requirements.txt
 lock:
 	$(BIN)/uv pip compile requirements.in -o requirements.txt --python-version 3.11
 
-# Feed 60 days per project, run each training DAG through Airflow (`airflow dags test`): bankchurn for
-# two dates (the second faces a champion), the other three once; then print champions/challengers.
-PROJECTS ?= bankchurn telecom carvision loanrisk
+# Each project's window up to yesterday into the local lake, every training DAG run through a real
+# Airflow scheduler (bankchurn twice: the second run faces a champion), then champions/challengers.
 demo: install
 	@mkdir -p $(AIRFLOW_HOME)
-	$(BIN)/airflow db migrate > $(STATE)/airflow-migrate.log 2>&1 || (tail -20 $(STATE)/airflow-migrate.log; exit 1)
-	@for p in $(PROJECTS); do \
-	  if [ -d "$(MLOPS_HOME)/lake/raw/$$p/dt=$(DEMO_START)" ]; then echo "$$p: lake already fed (rm -rf .local to start over)"; \
-	  else $(BIN)/python -m pipelines feed $$p --start $(DEMO_START) --end $(DEMO_END) || exit 1; fi; \
-	  dates="$(lastword $(DEMO_DATES))"; [ "$$p" = bankchurn ] && dates="$(DEMO_DATES)"; \
-	  for d in $$dates; do \
-	    echo "== airflow dags test $${p}_training $$d (n_trials=$(N_TRIALS); log: $(STATE)/dags-test-$$p-$$d.log)"; \
-	    $(BIN)/airflow dags test $${p}_training $$d -c '{"n_trials": $(N_TRIALS)}' > $(STATE)/dags-test-$$p-$$d.log 2>&1 \
-	      || { grep -E "ERROR|Error|failed" $(STATE)/dags-test-$$p-$$d.log | tail -20; exit 1; }; \
-	    grep -E "\[pipelines\.(extract|validate|evaluate|steps)\]|best trial" $(STATE)/dags-test-$$p-$$d.log | grep -v "logged model" \
-	      | sed -E 's/^.*\[(info|warning|error) *\] //; s/ +\[pipelines[^]]*\].*$$//' | cut -c1-240; \
-	  done; \
-	done
-	@for p in $(PROJECTS); do echo; $(BIN)/python -m pipelines status $$p; done
+	$(BIN)/python scripts/demo.py --projects $(PROJECTS) --n-trials $(N_TRIALS)
+	@for p in $(PROJECTS); do echo; $(BIN)/python -m pipelines status $$p 2>/dev/null; done
 	@echo; echo "Open the UIs:  make up   (Airflow http://127.0.0.1:8080 , MLflow http://127.0.0.1:5000);  serve the champions: make serve"
+
+# Airflow standalone (127.0.0.1:8080, parallelism 4) + MLflow UI (127.0.0.1:5000, may be framed) on the local stores.
+up: install
+	@mkdir -p $(AIRFLOW_HOME)
+	@echo "MLflow UI: http://127.0.0.1:5000   Airflow: http://127.0.0.1:8080 (admin password: $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
+	@$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(MLOPS_HOME)/mlflow.db \
+	  --default-artifact-root file://$(MLOPS_HOME)/mlartifacts --x-frame-options NONE > $(STATE)/mlflow-ui.log 2>&1 & \
+	  trap "kill $$! 2>/dev/null" EXIT INT TERM; \
+	  ( for i in $$(seq 1 90); do sleep 2; $(BIN)/python scripts/create_pools.py >/dev/null 2>&1 && break; done ) & \
+	  $(BIN)/airflow standalone
+
+clean:
+	rm -rf $(STATE)
+
+# Prediction service on 127.0.0.1:8000 for every project's champion (after make demo). Without
+# API_TOKEN it runs --insecure, which only binds loopback; set API_TOKEN for anything shared.
+serve: install
+	@if [ -n "$$API_TOKEN" ]; then $(BIN)/python -m pipelines serve --host 127.0.0.1 --port 8000; \
+	 else echo "API_TOKEN unset: serving WITHOUT authentication on 127.0.0.1 only (--insecure)"; \
+	      $(BIN)/python -m pipelines serve --host 127.0.0.1 --port 8000 --insecure; fi
 
 test: install
 	$(BIN)/python -m pytest
@@ -65,33 +76,29 @@ test-dags: install
 	$(BIN)/python -m pytest tests/dags
 test-integration: install
 	$(BIN)/python -m pytest tests/integration
+# The fault-injection suite (also part of make test); writes its table into benchmarks/reliability.md.
+test-faults: install
+	MLOPS_RELIABILITY_OUT=$(STATE)/reliability-faults.json $(BIN)/python -m pytest -m faults tests/integration
+	$(BIN)/python benchmarks/reliability_report.py --faults $(STATE)/reliability-faults.json
 
-# Airflow standalone (127.0.0.1:8080, parallelism 4) + MLflow UI (127.0.0.1:5000) on the local stores.
-up: install
-	@mkdir -p $(AIRFLOW_HOME)
-	@echo "MLflow UI: http://127.0.0.1:5000   Airflow: http://127.0.0.1:8080 (admin password: $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
-	@$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(MLOPS_HOME)/mlflow.db \
-	  --default-artifact-root file://$(MLOPS_HOME)/mlartifacts > $(STATE)/mlflow-ui.log 2>&1 & \
-	  trap "kill $$! 2>/dev/null" EXIT INT TERM; \
-	  ( for i in $$(seq 1 90); do sleep 2; $(BIN)/python scripts/create_pools.py >/dev/null 2>&1 && break; done ) & \
-	  $(BIN)/airflow standalone
+# Static gates (also run by make test through tests/test_static.py and tests/test_security_gates.py).
+lint: install
+	$(BIN)/ruff check --select F,E9 pipelines dags plugins scripts tests benchmarks
+	$(BIN)/python -m mypy pipelines
+	$(BIN)/bandit -q -c pyproject.toml -r pipelines dags plugins scripts
+	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files)
+# Known-vulnerable pins: needs the PyPI/OSV vulnerability services (unreachable from some machines).
+audit-deps: install
+	$(BIN)/pip-audit -r requirements.txt --no-deps --disable-pip --strict --progress-spinner off
 
-clean:
-	rm -rf $(STATE)
+# A .env with random secrets for docker-compose.airflow.yml (refuses to overwrite one).
+secrets: install
+	$(BIN)/python -m pipelines gen-env --output .env
 
-# Prediction service on 127.0.0.1:8000 for every project's champion (after make demo).
-serve: install
-	$(BIN)/python -m pipelines serve --host 127.0.0.1 --port 8000
-
-bench-quality: install
-	$(BIN)/python benchmarks/bench_quality.py
-
-bench-serving: install
-	$(BIN)/python benchmarks/bench_serving.py
-
-# Server stack without Docker: moto S3 + MLflow server (Postgres, S3 artifacts) + Airflow on Postgres.
+# Server stack without Docker: moto S3 + MLflow server (Postgres, S3 artifacts, basic-auth) + Airflow on
+# Postgres (LocalExecutor, or EXECUTOR=celery WORKERS=N Celery workers on Redis), task logs in S3.
 up-stack: install
-	$(BIN)/python scripts/stack.py up
+	$(BIN)/python scripts/stack.py up --executor $(EXECUTOR) --workers $(WORKERS)
 
 down-stack:
 	$(BIN)/python scripts/stack.py down
@@ -102,3 +109,14 @@ demo-drift: install
 	@set -o pipefail; MLOPS_HOME=$(STATE)/demo-drift $(BIN)/python scripts/demo_drift.py 2>$(STATE)/demo-drift.log \
 	  | tee -a $(STATE)/demo-drift.log | grep "^» " | sed 's/^» //' \
 	  || { echo "demo-drift failed; see $(STATE)/demo-drift.log"; tail -30 $(STATE)/demo-drift.log; exit 1; }
+
+bench-quality: install
+	$(BIN)/python benchmarks/bench_quality.py
+bench-serving: install
+	$(BIN)/python benchmarks/bench_serving.py
+bench-gate: install
+	$(BIN)/python benchmarks/bench_gate.py
+bench-scale: install
+	$(BIN)/python benchmarks/bench_scale.py
+bench-hostile: install
+	$(BIN)/python benchmarks/bench_hostile.py

@@ -1,9 +1,10 @@
-# MLflow tracking server: Postgres backend store, artifacts proxied to S3/MinIO.
+# MLflow tracking server: Postgres backend store, artifacts proxied to S3/MinIO, basic-auth (mlflow[auth]).
 FROM python:3.11.11-slim-bookworm
 
 ARG MLFLOW_VERSION=3.17.2
-RUN pip install --no-cache-dir "mlflow==${MLFLOW_VERSION}" "psycopg2-binary==2.9.13" "boto3==1.44.8" \
- && useradd --create-home --uid 10001 mlflow
+RUN pip install --no-cache-dir "mlflow[auth]==${MLFLOW_VERSION}" "psycopg2-binary==2.9.13" "boto3==1.44.8" \
+ && useradd --create-home --uid 10001 mlflow \
+ && mkdir -p /home/mlflow/auth && chown mlflow /home/mlflow/auth
 USER mlflow
 WORKDIR /home/mlflow
 EXPOSE 5000

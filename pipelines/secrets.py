@@ -12,7 +12,8 @@ import os
 import secrets
 from pathlib import Path
 
-# name -> how to make it (compose refuses to start while any of these is unset: `${VAR:?...}`)
+# name -> how to make it (compose refuses to start while any of these is unset: `${VAR:?...}`); the
+# values are KINDS of generated secrets, not secrets.
 GENERATED = {
     "AIRFLOW_ADMIN_PASSWORD": "password", "AIRFLOW_JWT_SECRET": "hex", "AIRFLOW_FERNET_KEY": "fernet", "POSTGRES_PASSWORD": "password",
     "AIRFLOW_DB_PASSWORD": "password", "MLFLOW_DB_PASSWORD": "password", "OPTUNA_DB_PASSWORD": "password",
