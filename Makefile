@@ -18,6 +18,9 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__PARALLELISM ?= 4
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(STATE)/airflow/airflow.db
 export AIRFLOW__API__HOST ?= 127.0.0.1
+export AIRFLOW__API__PORT ?= 8080
+# Workers call the api-server's Execution API here (the default says localhost, which may resolve to ::1).
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL ?= http://127.0.0.1:$(AIRFLOW__API__PORT)/execution/
 # MLflow's own loaders would trust a model's embedded skops list (or unpickle): off. Ours never need it.
 export MLFLOW_ALLOW_PICKLE_DESERIALIZATION := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false

@@ -34,24 +34,28 @@ def _free_port() -> int:
 
 
 def main() -> None:
-    from pipelines import tracking
-    from pipelines.config import load_project
-    from pipelines.feed import generate_bankchurn
+    import secrets
 
-    champ = tracking.alias_version(PROJECT, tracking.CHAMPION)
+    from pipelines import names
+    from pipelines.config import load_project
+    from pipelines.resources import Resources
+    from pipelines.synthetic import generate_bankchurn
+
+    champ = Resources.from_env().registry.alias_version(PROJECT, names.CHAMPION)
     if champ is None:
         raise SystemExit(f"no {PROJECT}@champion in {os.environ.get('MLOPS_HOME', '.local')}: run `make demo` first")
     cfg = load_project(PROJECT)
-    rows = generate_bankchurn(dt.date(2026, 6, 1), 5000, np.random.default_rng(0), False)[cfg.features]
+    rows = generate_bankchurn(dt.date(2026, 6, 1), 5000, np.random.default_rng(0), False)[cfg.input_columns]
     records = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows.to_dict("records")]
 
     port = _free_port()
-    env = {**os.environ, "SERVING_PROJECTS": PROJECT, "SERVING_POLL_SECONDS": "3600", "PYTHONPATH": str(ROOT)}
+    token = secrets.token_hex(16)  # the service requires a bearer token (as deployed); a fresh one per run
+    env = {**os.environ, "SERVING_PROJECTS": PROJECT, "SERVING_POLL_SECONDS": "3600", "PYTHONPATH": str(ROOT), "API_TOKEN": token}
     server = subprocess.Popen([sys.executable, "-m", "pipelines", "serve", "--port", str(port)], env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base, timeout=30) as c:
+        with httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {token}"}) as c:
             deadline = time.monotonic() + 120
             while True:
                 try:
@@ -89,7 +93,7 @@ def main() -> None:
     md = f"""# Serving benchmark
 
 Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `make bench-serving` ({Path(__file__).name}): `python -m pipelines serve`
-(uvicorn, 1 process) on 127.0.0.1, {PROJECT} champion v{champ.version} ({champ.tags.get('family')}, full sklearn Pipeline),
+(uvicorn, 1 process, bearer-token auth) on 127.0.0.1, {PROJECT} champion v{champ.version} ({champ.tags.get('family')}, full sklearn Pipeline),
 client: one keep-alive httpx connection, sequential requests (bounded: {SINGLE} single + {BATCHES} batch requests).
 Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}. Every request also goes through
 validation (pydantic from the project config + GX suite), Prometheus metrics and the buffered prediction log.

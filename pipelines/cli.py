@@ -215,11 +215,7 @@ def cmd_gen_env(a: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _data_commands(sub: Any) -> None:
     f = sub.add_parser("feed", help="write daily raw partitions (synthetic or from a CSV) into the lake")
     f.add_argument("project")
     f.add_argument("--start", type=_date, required=True)
@@ -245,6 +241,13 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--overwrite", action="store_true", help="redraft existing files")
     i.set_defaults(fn=cmd_init)
 
+    v = sub.add_parser("validate", help="run the project's GX suite on CSV or parquet files")
+    v.add_argument("project")
+    v.add_argument("--input", required=True, nargs="+")
+    v.set_defaults(fn=cmd_validate)
+
+
+def _run_commands(sub: Any) -> None:
     r = sub.add_parser("run", help="run every step in-process for one as-of date (no Airflow)")
     r.add_argument("project")
     r.add_argument("--date", type=_date, required=True, help="as-of date: the data interval's end")
@@ -255,15 +258,18 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--no-promote", action="store_true")
     r.set_defaults(fn=cmd_run)
 
+    sv = sub.add_parser("serve", help="HTTP prediction service for every project's champion (follows the alias)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--insecure", action="store_true", help="serve WITHOUT a bearer token (loopback hosts only; local trials)")
+    sv.set_defaults(fn=cmd_serve)
+
+
+def _registry_commands(sub: Any) -> None:
     st = sub.add_parser("status", help="champion, challenger and previous with key metrics and decisions")
     st.add_argument("project")
     st.add_argument("--json", action="store_true")
     st.set_defaults(fn=cmd_status)
-
-    v = sub.add_parser("validate", help="run the project's GX suite on CSV or parquet files")
-    v.add_argument("project")
-    v.add_argument("--input", required=True, nargs="+")
-    v.set_defaults(fn=cmd_validate)
 
     pr = sub.add_parser("promote", help="manual override: make VERSION the champion (recorded with who and why)")
     pr.add_argument("project")
@@ -285,12 +291,8 @@ def parser() -> argparse.ArgumentParser:
     cp.add_argument("--json", action="store_true")
     cp.set_defaults(fn=cmd_compare)
 
-    sv = sub.add_parser("serve", help="HTTP prediction service for every project's champion (follows the alias)")
-    sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--insecure", action="store_true", help="serve WITHOUT a bearer token (loopback hosts only; local trials)")
-    sv.set_defaults(fn=cmd_serve)
 
+def _setup_commands(sub: Any) -> None:
     c = sub.add_parser("create-databases", help="create one Postgres database per store (airflow, mlflow, optuna)")
     c.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     c.add_argument("--prefix", default="mlops")
@@ -302,6 +304,14 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--output", default=".env")
     g.add_argument("--overwrite", action="store_true")
     g.set_defaults(fn=cmd_gen_env)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_data_commands, _run_commands, _registry_commands, _setup_commands):
+        add(sub)
     return p
 
 

@@ -45,34 +45,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FloatParam(_Strict):
+class _Range(_Strict):
+    """A numeric search range: low < high, and low > 0 on a log scale."""
+
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _range(self) -> _Range:
+        low, high = getattr(self, "low"), getattr(self, "high")
+        if not low < high:
+            raise ValueError(f"low ({low}) must be < high ({high})")
+        if self.log and low <= 0:
+            raise ValueError("a log-scale range needs low > 0")
+        return self
+
+
+class FloatParam(_Range):
     type: Literal["float"]
     low: float
     high: float
-    log: bool = False
-
-    @model_validator(mode="after")
-    def _range(self) -> FloatParam:
-        if not self.low < self.high:
-            raise ValueError(f"low ({self.low}) must be < high ({self.high})")
-        if self.log and self.low <= 0:
-            raise ValueError("a log-scale range needs low > 0")
-        return self
 
 
-class IntParam(_Strict):
+class IntParam(_Range):
     type: Literal["int"]
     low: int
     high: int
-    log: bool = False
-
-    @model_validator(mode="after")
-    def _range(self) -> IntParam:
-        if not self.low < self.high:
-            raise ValueError(f"low ({self.low}) must be < high ({self.high})")
-        if self.log and self.low <= 0:
-            raise ValueError("a log-scale range needs low > 0")
-        return self
 
 
 class CategoricalParam(_Strict):

@@ -14,6 +14,9 @@ from pipelines.contracts import OVERALL, DeltaInterval, FairnessResult, MetricIn
 
 _RANKING = frozenset({"roc_auc", "pr_auc"})
 _EPS = 1e-7
+# Bootstrap on at most this many rows (a seeded subsample, the same rows for both models): beyond it the
+# interval is already narrow, and cost (time and memory) would grow with the window.
+MAX_BOOTSTRAP_ROWS = 50_000
 _CLASSIFICATION = {
     "roc_auc": lambda y, p, pred: skm.roc_auc_score(y, p),
     "pr_auc": lambda y, p, pred: skm.average_precision_score(y, p),
@@ -121,6 +124,12 @@ def _vectorized(metric: str, y: np.ndarray, s: np.ndarray, thr: float, cost: Cos
     if metric == "roc_auc":
         r = rankdata(s, axis=axis)
         return ((r * y).sum(axis=axis) - n1 * (n1 + 1) / 2) / np.where(n1 * n0 > 0, n1 * n0, np.nan)
+    if metric == "pr_auc":  # average precision: mean precision at each positive's rank (ties broken by order)
+        order = np.argsort(-s, axis=axis, kind="stable")
+        ys = np.take_along_axis(y, order, axis=axis)
+        ranks = np.arange(1, ys.shape[axis] + 1).reshape([-1 if d == (axis % ys.ndim) else 1 for d in range(ys.ndim)])
+        prec = np.cumsum(ys, axis=axis) / ranks
+        return (prec * ys).sum(axis=axis) / np.where(n1 > 0, n1, np.nan)
     if metric == "brier":
         return np.mean((s - y) ** 2, axis=axis)
     if metric == "log_loss":
@@ -155,17 +164,21 @@ def paired_bootstrap(metric: str, y: np.ndarray, p_new: np.ndarray, p_old: np.nd
     a = np.asarray(amounts, dtype=float) if amounts is not None else np.zeros(len(y))
     tn, to = 0.5 if thr_new is None else thr_new, 0.5 if thr_old is None else thr_old
     use_amounts = amounts is not None
+    p_new, p_old = np.asarray(p_new, float), np.asarray(p_old, float)
+    if len(y) > MAX_BOOTSTRAP_ROWS:
+        keep = np.sort(np.random.default_rng(boot.seed).choice(len(y), MAX_BOOTSTRAP_ROWS, replace=False))
+        y, p_new, p_old, a = y[keep], p_new[keep], p_old[keep], a[keep]
 
     def stat(yy: np.ndarray, pn: np.ndarray, po: np.ndarray, aa: np.ndarray, axis: int = -1) -> np.ndarray:
         am = aa if use_amounts else None
         return _vectorized(metric, yy, pn, tn, cost, am, axis) - _vectorized(metric, yy, po, to, cost, am, axis)
 
-    point = float(stat(y, np.asarray(p_new, float), np.asarray(p_old, float), a))
+    point = float(stat(y, p_new, p_old, a))
     if len(y) < 10 or not np.isfinite(point):
         return DeltaInterval(metric=metric, slice=slice_name, n=len(y), delta=finite_or_none(point), ci_low=None, ci_high=None,
                              confidence=boot.confidence, resamples=boot.resamples)
-    res = bootstrap((y, np.asarray(p_new, float), np.asarray(p_old, float), a), stat, paired=True, vectorized=True,
-                    n_resamples=boot.resamples, confidence_level=boot.confidence, method="percentile", batch=250,
+    res = bootstrap((y, p_new, p_old, a), stat, paired=True, vectorized=True, n_resamples=boot.resamples,
+                    confidence_level=boot.confidence, method="percentile", batch=max(10, min(250, 5_000_000 // len(y))),
                     random_state=np.random.default_rng(boot.seed))
     return DeltaInterval(metric=metric, slice=slice_name, n=len(y), delta=point, ci_low=finite_or_none(res.confidence_interval.low),
                          ci_high=finite_or_none(res.confidence_interval.high), confidence=boot.confidence, resamples=boot.resamples)
@@ -186,12 +199,17 @@ def metric_intervals(cfg: ProjectConfig, y: np.ndarray, p: np.ndarray, threshold
         return {n: MetricInterval(metric=n, value=point.get(n), ci_low=None, ci_high=None) for n in names}
     thr = 0.5 if threshold is None else threshold
     a = amounts if amounts is not None else np.zeros(len(y))
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    if len(y) > MAX_BOOTSTRAP_ROWS:
+        keep = np.sort(np.random.default_rng(boot.seed).choice(len(y), MAX_BOOTSTRAP_ROWS, replace=False))
+        y, p, a = y[keep], p[keep], a[keep]
+        amounts = a if amounts is not None else None
     for n in names:
         def stat(yy: np.ndarray, pp: np.ndarray, aa: np.ndarray, axis: int = -1, n: str = n) -> np.ndarray:
             return _vectorized(n, yy, pp, thr, cfg.threshold.cost, aa if amounts is not None else None, axis)
 
-        res = bootstrap((np.asarray(y, float), np.asarray(p, float), a), stat, paired=True, vectorized=True, n_resamples=resamples,
-                        confidence_level=boot.confidence, method="percentile", batch=300, random_state=np.random.default_rng(boot.seed))
+        res = bootstrap((y, p, a), stat, paired=True, vectorized=True, n_resamples=resamples, confidence_level=boot.confidence,
+                        method="percentile", batch=max(10, min(300, 5_000_000 // len(y))), random_state=np.random.default_rng(boot.seed))
         out[n] = MetricInterval(metric=n, value=point.get(n), ci_low=finite_or_none(res.confidence_interval.low),
                                 ci_high=finite_or_none(res.confidence_interval.high))
     return out

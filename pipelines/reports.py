@@ -16,6 +16,10 @@ from pipelines.config import LOWER_IS_BETTER, ProjectConfig
 from pipelines.contracts import Check, DecisionRecord, Evaluation, Extracted, Trained
 
 
+def _v(version: str | None) -> str:
+    return f"v{version}" if version else "(none)"
+
+
 def _f(v: float | None, fmt: str = ".4f") -> str:
     return "-" if v is None else format(v, fmt)
 
@@ -42,7 +46,7 @@ def decision_markdown(cfg: ProjectConfig, rec: DecisionRecord, ev: Evaluation | 
     lines = [f"# Promotion decision: {cfg.name} v{rec.version}", "",
              f"**{d.decision.upper()}** -- {d.reason}", "",
              f"- promotion checks: **{d.promotion_checks}** ({d.checks_summary})",
-             f"- as-of date: {rec.as_of}; champion at decision: v{rec.champion_before or '-'}; previous: v{rec.previous_before or '-'}",
+             f"- as-of date: {rec.as_of}; champion at decision: {_v(rec.champion_before)}; previous: {_v(rec.previous_before)}",
              "- alias moves: " + (", ".join(f"{m.alias} -> {'v' + m.version if m.version else '(removed)'}" for m in rec.moves) or "none"),
              f"- decided at: {rec.decided_at}; MLflow run: `{rec.run_id}`; evaluation: `{rec.evaluation_uri}`"]
     if ev is not None:

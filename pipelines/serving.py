@@ -366,14 +366,8 @@ def _finite(v: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- the app
-def create_app(settings: Settings | None = None, *, insecure: bool = False, res: Resources | None = None) -> FastAPI:
-    s = settings or Settings.from_env()
+def _lifespan(svc: Service, s: Settings) -> Any:
     sv = s.serving
-    if sv.api_token is None and not insecure:
-        raise InsecureServingError("API_TOKEN is not set: the prediction API needs a bearer token. Set API_TOKEN, or start with "
-                                   "--insecure for a local trial on a loopback host")
-    configs = {p: load_project(p, s) for p in (sv.projects or project_names(s))}
-    svc = Service(settings=sv, configs=configs, res=res)
 
     async def every(seconds: float, fn: Any) -> None:
         while True:
@@ -393,36 +387,13 @@ def create_app(settings: Settings | None = None, *, insecure: bool = False, res:
             t.cancel()
         await asyncio.to_thread(svc.predictions.flush, svc.res.lake)  # type: ignore[union-attr]
 
-    app = FastAPI(title="mlops prediction service", version="1.1", lifespan=lifespan,
-                  description="Serves each project's MLflow `champion`; follows the alias without restarts.")
-    app.state.service = svc
+    return lifespan
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{**{k: v for k, v in e.items() if k != "ctx"}, "input": _finite(e.get("input"))} for e in exc.errors()]
-        return JSONResponse({"detail": errors}, status_code=422)
 
-    if sv.cors_origins:
-        from fastapi.middleware.cors import CORSMiddleware
-
-        app.add_middleware(CORSMiddleware, allow_origins=sv.cors_origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
-    app.add_middleware(Guard, metrics=svc.metrics, max_body=sv.max_body_bytes)
-
-    def authorize(request: Request) -> None:
-        if sv.api_token is None:
-            return  # --insecure on a loopback host
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), sv.api_token.encode()):
-            raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
-
-    def request_id(request: Request) -> str:
-        rid = request.headers.get("x-request-id", "")
-        return rid if 0 < len(rid) <= 100 and rid.isprintable() else uuid.uuid4().hex
-
+def _ops_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, Any]:
-        missing = [p for p in configs if p not in svc.slots]
+        missing = [p for p in svc.configs if p not in svc.slots]
         return {"status": "degraded" if missing else "ok", "missing_models": missing,
                 "serving": {p: slot.version for p, slot in svc.slots.items()}}
 
@@ -437,6 +408,48 @@ def create_app(settings: Settings | None = None, *, insecure: bool = False, res:
 
         return PlainTextResponse(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+
+def _authorizer(token: str | None) -> Any:
+    def authorize(request: Request) -> None:
+        if token is None:
+            return  # --insecure on a loopback host
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    return authorize
+
+
+def request_id(request: Request) -> str:
+    rid = request.headers.get("x-request-id", "")
+    return rid if 0 < len(rid) <= 100 and rid.isprintable() else uuid.uuid4().hex
+
+
+def create_app(settings: Settings | None = None, *, insecure: bool = False, res: Resources | None = None) -> FastAPI:
+    s = settings or Settings.from_env()
+    sv = s.serving
+    if sv.api_token is None and not insecure:
+        raise InsecureServingError("API_TOKEN is not set: the prediction API needs a bearer token. Set API_TOKEN, or start with "
+                                   "--insecure for a local trial on a loopback host")
+    configs = {p: load_project(p, s) for p in (sv.projects or project_names(s))}
+    svc = Service(settings=sv, configs=configs, res=res)
+    app = FastAPI(title="mlops prediction service", version="1.1", lifespan=_lifespan(svc, s),
+                  description="Serves each project's MLflow `champion`; follows the alias without restarts.")
+    app.state.service = svc
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{**{k: v for k, v in e.items() if k != "ctx"}, "input": _finite(e.get("input"))} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    if sv.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=sv.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
+    app.add_middleware(Guard, metrics=svc.metrics, max_body=sv.max_body_bytes)
+    authorize = _authorizer(sv.api_token)
+    _ops_routes(app, svc, authorize)
     for project, cfg in configs.items():
         _add_project_routes(app, svc, project, cfg, s, authorize, request_id)
     return app

@@ -120,11 +120,20 @@ def pip_requirements() -> list[str]:
 
 @contextmanager
 def quiet_skops() -> Iterator[None]:
-    """skops warns once per object on load (~1,000 lines a model); nothing a reader can act on."""
+    """skops warns once per object on save and load (~1,000 lines a model); nothing a reader can act on."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"skops(\..*)?")
         warnings.filterwarnings("ignore", message=r".*(DeprecatedImport|deprecated).*")
         yield
+
+
+def skops_io() -> Any:
+    """`skops.io`, imported quietly: on import it locates every scipy ufunc by scanning all loaded
+    modules, and inside an Airflow task that touches Airflow's deprecated-module shims (~1,160
+    warnings per task log)."""
+    with quiet_skops():
+        import skops.io as sio
+    return sio
 
 
 class Registry:
@@ -232,12 +241,13 @@ class Registry:
     def log_model(self, run_id: str, project: str, model: Any, input_example: Any, allowed_types: frozenset[str]) -> str:
         """Save the model as skops (signature from the model's own predict), attach it to the run as an
         MLflow 3 logged model; returns its `models:/m-...` URI."""
+        sio = skops_io()  # first: mlflow.sklearn may import it too
         import mlflow.sklearn
-        import skops.io as sio
         from mlflow.entities import LoggedModelOutput
         from mlflow.models import infer_signature
 
-        untrusted = sio.get_untrusted_types(data=sio.dumps(model))
+        with quiet_skops():
+            untrusted = sio.get_untrusted_types(data=sio.dumps(model))
         bad = sorted(set(untrusted) - allowed_types)
         if bad:
             raise UnsafeModelError(f"model holds types outside the skops allow-list (pipelines/model_types.py): {bad}")
@@ -246,7 +256,7 @@ class Registry:
             signature = infer_signature(input_example, model.predict(input_example))
         lm = self.client.create_logged_model(self.experiment_id(project), name=names.MODEL_NAME, source_run_id=run_id,
                                              tags={names.PROJECT: project})
-        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), quiet_skops():
             warnings.simplefilter("ignore", UserWarning)
             path = Path(tmp) / names.MODEL_NAME
             mlflow.sklearn.save_model(model, str(path), signature=signature, input_example=input_example,
@@ -370,9 +380,9 @@ class Registry:
 
 def load_skops_dir(path: Path, label: str, allowed_types: frozenset[str]) -> Any:
     """Load an MLflow sklearn-flavour folder saved as skops; refuse anything else before reading it."""
-    import skops.io as sio
     import yaml
 
+    sio = skops_io()
     try:
         mlmodel = yaml.safe_load((path / "MLmodel").read_text())
     except FileNotFoundError as e:
@@ -383,9 +393,9 @@ def load_skops_dir(path: Path, label: str, allowed_types: frozenset[str]) -> Any
         raise UnsafeModelError(f"{label} is serialised as {fmt!r}; only skops models load here (pickle and "
                                "cloudpickle can run code on load)")
     file = path / str(flavor.get("pickled_model", "model.skops"))
-    untrusted = sio.get_untrusted_types(file=file)
-    bad = sorted(set(untrusted) - allowed_types)
-    if bad:
-        raise UnsafeModelError(f"{label} holds types outside the project's allow-list, refused: {bad}")
     with quiet_skops():
+        untrusted = sio.get_untrusted_types(file=file)
+        bad = sorted(set(untrusted) - allowed_types)
+        if bad:
+            raise UnsafeModelError(f"{label} holds types outside the project's allow-list, refused: {bad}")
         return sio.load(file, trusted=list(untrusted))

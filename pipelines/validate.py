@@ -73,8 +73,7 @@ def suite_path(cfg: ProjectConfig, expectations_dir: Path) -> Path:
 
 
 def load_suite(path: Path) -> Any:
-    import great_expectations as gx
-
+    gx = _import_gx()
     try:
         return gx.ExpectationSuite(**json.loads(path.read_text()))
     except FileNotFoundError as e:
@@ -88,14 +87,21 @@ class _DropNoise(logging.Filter):
         return "Skipping registering" not in record.getMessage()
 
 
-def _quiet_gx_context() -> Any:
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
+def _import_gx() -> Any:
+    """GX, imported with its loggers quietened first: the noise is logged while it imports."""
     gx_log = logging.getLogger("great_expectations")
     gx_log.setLevel(logging.ERROR)
     if not any(isinstance(f, _DropNoise) for f in gx_log.filters):
         gx_log.addFilter(_DropNoise())
+    import great_expectations as gx
+
+    return gx
+
+
+def _quiet_gx_context() -> Any:
+    gx = _import_gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     return ctx

@@ -6,7 +6,7 @@ task to the day's drift report on the champion's run; plus MLflow as a plain lin
 Global operator extra links are evaluated by the API server when the task instance's Details tab
 (or GET .../taskInstances/{task}/links) asks; they read the run's XComs through the same typed
 contracts the steps return, so a link is empty until the task that produces its target has run.
-Artifact links open the raw file (`get-artifact`), which the browser renders at full size.
+Artifact links open the file in its run's Artifacts tab (MLflow serves raw artifacts only as downloads).
 """
 
 from __future__ import annotations
@@ -42,26 +42,33 @@ def run_url(trained: Trained) -> str:
     return f"{mlflow_ui()}/#/experiments/{trained.experiment_id}/runs/{trained.run_id}{names.ML_VIEW}"
 
 
-def artifact_url(run_id: str, path: str) -> str:
-    """The raw artifact, opened full-page by the browser (MLflow's preview pane crops big reports)."""
+def artifact_url(run_id: str, path: str, experiment_id: str | None = None) -> str:
+    """The artifact selected in its run's Artifacts tab (model-training view). MLflow serves raw
+    artifacts only as downloads (`get-artifact` is always an attachment), so the raw link is the
+    fallback when the experiment is not known."""
+    if experiment_id:
+        return f"{mlflow_ui()}/#/experiments/{experiment_id}/runs/{run_id}/artifactPath/{quote(path)}{names.ML_VIEW}"
     return f"{mlflow_ui()}/get-artifact?path={quote(path)}&run_uuid={run_id}"
 
 
-class _TrainingLink(BaseOperatorLink):
-    """Empty (disabled) outside `<project>_training` DAGs or before the refit task has run."""
+class _XcomLink(BaseOperatorLink):
+    """A link built from one task's typed XCom; empty (disabled) in other DAGs or before that task ran."""
 
     name = "pipeline link"
+    dag_suffix, source_task, contract = TRAINING_SUFFIX, names.TASK_REFIT, Trained
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        if not ti_key.dag_id.endswith(TRAINING_SUFFIX):
+        if not ti_key.dag_id.endswith(self.dag_suffix):
             return ""
-        raw = _xcom(ti_key, names.TASK_REFIT)
-        if not isinstance(raw, dict):
-            return ""
-        return self.url(Trained.from_json(raw), ti_key)
+        raw = _xcom(ti_key, self.source_task)
+        return self.url(self.contract.from_json(raw), ti_key) if isinstance(raw, dict) else ""
 
-    def url(self, trained: Trained, ti_key: Any) -> str:
+    def url(self, value: Any, ti_key: Any) -> str:
         raise NotImplementedError
+
+
+class _TrainingLink(_XcomLink):
+    """From a `<project>_training` task to what its run's refit logged."""
 
 
 class MlflowRunLink(_TrainingLink):
@@ -81,49 +88,41 @@ class ModelVersionLink(_TrainingLink):
         return f"{mlflow_ui()}/#/models/{Extracted.from_json(ex).project}/versions/{Registered.from_json(reg).version}"
 
 
-class DecisionLink(_TrainingLink):
-    name = "Promotion decision"
+class _ArtifactLink(_TrainingLink):
+    """An artifact of the run, linked once the task that logs it has run."""
+
+    path: str = ""
+    after: str | None = None
 
     def url(self, trained: Trained, ti_key: Any) -> str:
-        return artifact_url(trained.run_id, names.DECISION_MD) if _xcom(ti_key, names.TASK_REGISTER) is not None else ""
+        done = self.after is None or _xcom(ti_key, self.after) is not None
+        return artifact_url(trained.run_id, self.path, trained.experiment_id) if done else ""
 
 
-class ComparisonLink(_TrainingLink):
-    name = "Champion comparison"
-
-    def url(self, trained: Trained, ti_key: Any) -> str:
-        return artifact_url(trained.run_id, names.COMPARISON_HTML) if _xcom(ti_key, names.TASK_EVALUATE) is not None else ""
+class DecisionLink(_ArtifactLink):
+    name, path, after = "Promotion decision", names.DECISION_MD, names.TASK_REGISTER
 
 
-class DataDocsLink(_TrainingLink):
-    name = "GX Data Docs"
-
-    def url(self, trained: Trained, ti_key: Any) -> str:
-        return artifact_url(trained.run_id, names.DATA_DOCS)
+class ComparisonLink(_ArtifactLink):
+    name, path, after = "Champion comparison", names.COMPARISON_HTML, names.TASK_EVALUATE
 
 
-class DriftReportLink(_TrainingLink):
-    name = "Evidently drift report"
-
-    def url(self, trained: Trained, ti_key: Any) -> str:
-        return artifact_url(trained.run_id, names.DRIFT_HTML) if _xcom(ti_key, names.TASK_DRIFT) is not None else ""
+class DataDocsLink(_ArtifactLink):
+    name, path = "GX Data Docs", names.DATA_DOCS
 
 
-class MonitorReportLink(BaseOperatorLink):
+class DriftReportLink(_ArtifactLink):
+    name, path, after = "Evidently drift report", names.DRIFT_HTML, names.TASK_DRIFT
+
+
+class MonitorReportLink(_XcomLink):
     """The drift monitor's report of the day, logged on the champion's MLflow run."""
 
     name = "Drift monitor report"
+    dag_suffix, source_task, contract = MONITOR_SUFFIX, names.TASK_CHECK_DRIFT, DriftSummary
 
-    def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        if not ti_key.dag_id.endswith(MONITOR_SUFFIX):
-            return ""
-        raw = _xcom(ti_key, names.TASK_CHECK_DRIFT)
-        if not isinstance(raw, dict):
-            return ""
-        s = DriftSummary.from_json(raw)
-        if not s.mlflow_run_id or not s.report_artifact:
-            return ""
-        return artifact_url(s.mlflow_run_id, s.report_artifact)
+    def url(self, s: DriftSummary, ti_key: Any) -> str:
+        return artifact_url(s.mlflow_run_id, s.report_artifact) if s.mlflow_run_id and s.report_artifact else ""
 
 
 class MlopsLinksPlugin(AirflowPlugin):

@@ -4,13 +4,17 @@ unpausing a DAG later finds data for the current interval.
 
 1. feed each project's window up to yesterday (dates relative to today, seeded);
 2. start Airflow (`airflow standalone`: api-server, scheduler, dag-processor, triggerer; LocalExecutor
-   on SQLite; parallelism 2 and one thread per fit, so two tasks never fight over the 2 cores);
+   on SQLite; parallelism 2 and one thread per fit, so two tasks never fight over the 2 cores), with
+   the scheduler's own schedule off (`use_job_schedule=False`): a paused DAG does not start even a
+   manual run, so the demo unpauses the training DAGs it triggers, and the scheduler must not spend
+   that moment on the current interval;
 3. trigger over the REST API: bankchurn as of two days ago, then as of today (the second faces a
    champion), the other projects as of today; wait for them;
-4. stop Airflow and print champions, challengers and decisions. `make up` then serves the UIs on
-   the same stores, with these runs' logs.
+4. pause the DAGs again, stop Airflow and print the outcome. `make up` then serves the UIs on the
+   same stores, with these runs' logs; unpausing a DAG there runs the current interval on the
+   demo's data (fed up to yesterday).
 
-    python scripts/demo.py [--projects bankchurn telecom] [--n-trials 8] [--keep-running]
+    python scripts/demo.py [--projects bankchurn telecom] [--n-trials 8]
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PROJECTS = ["bankchurn", "telecom", "carvision", "loanrisk"]
+RUN_TIMEOUT_S = 1800
 
 
 class Airflow:
@@ -72,17 +77,11 @@ class Airflow:
         run = self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": f"{as_of.isoformat()}T00:00:00Z", "conf": conf})
         return str(run["dag_run_id"])
 
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": paused})
+
     def state(self, dag_id: str, run_id: str) -> str:
         return str(self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}")["state"])
-
-    def wait(self, dag_id: str, run_id: str, timeout: float = 900) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            s = self.state(dag_id, run_id)
-            if s in ("success", "failed"):
-                return s
-            time.sleep(3)
-        return "timeout"
 
 
 def feed(projects: list[str], today: dt.date) -> None:
@@ -117,6 +116,7 @@ def run_demo(projects: list[str], n_trials: int, today: dt.date, api: Airflow) -
     results = []
     for p in dict.fromkeys(p for p, _ in plan):
         api.wait_dag(f"{p}_training")
+        api.set_paused(f"{p}_training", False)
     pending: dict[str, list[tuple[str, dt.date]]] = {}
     for p, as_of in plan:
         pending.setdefault(p, []).append((p, as_of))
@@ -133,7 +133,11 @@ def run_demo(projects: list[str], n_trials: int, today: dt.date, api: Airflow) -
         time.sleep(3)
         for p, (run_id, as_of, t0) in list(active.items()):
             s = api.state(f"{p}_training", run_id)
-            if s in ("success", "failed"):
+            if s == "queued" and time.monotonic() - t0 > 300:
+                s = "stuck in queued (is the scheduler up? is the DAG paused?)"
+            elif time.monotonic() - t0 > RUN_TIMEOUT_S:
+                s = f"timeout after {RUN_TIMEOUT_S}s"
+            if s not in ("running", "queued"):
                 print(f"  {p}_training as of {as_of}: {s} in {time.monotonic() - t0:.0f}s")
                 results.append((p, run_id, s))
                 del active[p]
@@ -144,7 +148,6 @@ def main() -> None:
     a = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--projects", nargs="+", default=PROJECTS)
     a.add_argument("--n-trials", type=int, default=8)
-    a.add_argument("--keep-running", action="store_true", help="leave Airflow up at the end (make up does the same)")
     args = a.parse_args()
     started = time.monotonic()
     sys.path.insert(0, str(ROOT))
@@ -152,21 +155,26 @@ def main() -> None:
     home.mkdir(parents=True, exist_ok=True)
     port = os.environ.get("AIRFLOW__API__PORT", "8080")
     env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "AIRFLOW__CORE__PARALLELISM": "2", "MLOPS_N_JOBS": "1",
-           "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": port}
+           "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": port, "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+           # workers reach the api-server here (the default, localhost:8080, misses another port or an IPv6 localhost)
+           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
     today = dt.datetime.now(dt.timezone.utc).date()
     feed(args.projects, today)
     proc = start_airflow(env, home.parent / "demo-airflow.log")
     try:
         api = Airflow(f"http://127.0.0.1:{port}", home)
         api.login()
-        results = run_demo(args.projects, args.n_trials, today, api)
+        try:
+            results = run_demo(args.projects, args.n_trials, today, api)
+        finally:
+            for p in args.projects:  # paused as they were made: a user's unpause is what starts the schedule
+                api.set_paused(f"{p}_training", True)
     finally:
-        if not args.keep_running:
-            os.killpg(proc.pid, 15)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
     failed = [r for r in results if r[2] != "success"]
     print(f"\ndemo: {len(results)} runs through the scheduler in {time.monotonic() - started:.0f}s"
           + (f"; FAILED: {failed}" if failed else ""))

@@ -46,6 +46,8 @@ def test_no_secret_in_the_tree_beyond_the_reviewed_baseline(tmp_path):
     baseline = tmp_path / "baseline"  # the hook may rewrite line numbers: scan against a copy
     shutil.copy(REPO / ".secrets.baseline", baseline)
     out = scan(files, baseline)
+    if out.returncode == 3:  # the copy was rewritten because reviewed findings moved lines: scan again against it
+        out = scan(files, baseline)
     assert out.returncode == 0, out.stdout[-3000:]
 
 
@@ -54,7 +56,9 @@ def test_secret_scan_fails_on_a_planted_key(tmp_path):
     baseline = tmp_path / "baseline"
     shutil.copy(REPO / ".secrets.baseline", baseline)
     try:
-        planted.write_text('AWS_ACCESS_KEY_ID = "AKIAZ7QWERTYUIOPASDF"\nSLACK = "https://hooks.slack.com/services/T0A1B2C3D/B0A1B2C3D/abcdefghijklmnopqrstuvwx"\n')
+        key = "AKIA" + "Z7QWERTYUIOPASDF"  # assembled here so this file itself holds no key-shaped literal
+        hook = "https://hooks.slack" + ".com/services/T0A1B2C3D/B0A1B2C3D/" + "abcdefghijklmnopqrstuvwx"
+        planted.write_text(f'AWS_ACCESS_KEY_ID = "{key}"\nSLACK = "{hook}"\n')
         out = scan([str(planted.relative_to(REPO))], baseline)
     finally:
         planted.unlink()

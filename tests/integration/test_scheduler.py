@@ -152,8 +152,8 @@ def test_celery_search_over_two_workers_logs_links_and_backfill(stack):
     assert links["MLflow run"].startswith(env["MLFLOW_UI_URL"]) and trained["run_id"] in links["MLflow run"]
     assert links["MLflow run"].endswith("?workflowType=machine_learning")
     assert links["Model version"].endswith("/#/models/bankchurn/versions/1")
-    assert "get-artifact?path=decision/decision.md" in links["Promotion decision"]
-    assert "get-artifact?path=drift/drift_report.html" in links["Evidently drift report"]
+    assert f"/runs/{trained['run_id']}/artifactPath/decision/decision.md?workflowType=machine_learning" in links["Promotion decision"]
+    assert "/artifactPath/drift/drift_report.html" in links["Evidently drift report"]
 
     # a backfill over 2026-01-23..24 (one 2-day interval): its run trains only up to its own interval's end
     bf = api.post("/api/v2/backfills", {"dag_id": DAG, "from_date": "2026-01-23T00:00:00Z", "to_date": "2026-01-24T00:00:00Z",

@@ -28,7 +28,7 @@ def test_metrics_match_sklearn(yp):
     assert classification_metrics(np.ones(5), np.full(5, 0.7), 0.5)["roc_auc"] is None  # one class: undefined, not NaN
 
 
-@pytest.mark.parametrize("metric", ["roc_auc", "brier", "log_loss", "f1", "accuracy", "precision", "recall"])
+@pytest.mark.parametrize("metric", ["roc_auc", "pr_auc", "brier", "log_loss", "f1", "accuracy", "precision", "recall"])
 def test_bootstrap_kernels_equal_the_sklearn_values(yp, metric):
     y, p, _ = yp
     assert _vectorized(metric, y[None, :], p[None, :], 0.4, None, None)[0] == pytest.approx(classification_metrics(y, p, 0.4)[metric])
