@@ -67,6 +67,20 @@ DELTA = "delta_vs_champion/"
 # MLflow UI query that lands in the model-training views.
 ML_VIEW = "?workflowType=machine_learning"
 
+
+# Pages of the MLflow UI (hash routes of MLflow 3), in the model-training views. An artifact opens
+# selected in its run's Artifacts tab: MLflow serves raw artifacts only as downloads.
+def ui_run(ui: str, experiment_id: str, run_id: str) -> str:
+    return f"{ui}/#/experiments/{experiment_id}/runs/{run_id}{ML_VIEW}"
+
+
+def ui_artifact(ui: str, experiment_id: str, run_id: str, path: str) -> str:
+    return f"{ui}/#/experiments/{experiment_id}/runs/{run_id}/artifactPath/{path}{ML_VIEW}"
+
+
+def ui_version(ui: str, project: str, version: str) -> str:
+    return f"{ui}/#/models/{project}/versions/{version}{ML_VIEW}"
+
 # Task ids of the training and monitor DAGs (the plugin reads their XComs).
 TASK_EXTRACT, TASK_VALIDATE, TASK_PLAN, TASK_TUNE = "extract", "validate", "plan_search", "tune"
 TASK_REFIT, TASK_EVALUATE, TASK_REGISTER, TASK_DRIFT = "refit", "evaluate", "register", "drift"

@@ -299,11 +299,11 @@ def slice_table_csv(ev: Evaluation) -> str:
 def render_links(ui: str, experiment_id: str, run_id: str, project: str, version: str | None) -> dict[str, str]:
     from pipelines import names
 
-    run = f"{ui}/#/experiments/{experiment_id}/runs/{run_id}"
-    links = {"MLflow run": f"{run}{names.ML_VIEW}", "comparison report": f"{run}/artifacts/{names.COMPARISON_HTML}",
-             "decision.md": f"{run}/artifacts/{names.DECISION_MD}", "drift report": f"{run}/artifacts/{names.DRIFT_HTML}"}
+    links = {"MLflow run": names.ui_run(ui, experiment_id, run_id)}
+    for label, path in (("comparison report", names.COMPARISON_HTML), ("decision.md", names.DECISION_MD), ("drift report", names.DRIFT_HTML)):
+        links[label] = names.ui_artifact(ui, experiment_id, run_id, path)
     if version:
-        links["model version"] = f"{ui}/#/models/{project}/versions/{version}"
+        links["model version"] = names.ui_version(ui, project, version)
     return links
 
 

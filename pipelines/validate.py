@@ -67,6 +67,10 @@ class DataValidationError(Exception):
             f"{suite!r} failed on {outcome.rows} rows:\n{lines}{where}"
         )
 
+    def __reduce__(self) -> tuple:  # type: ignore[type-arg]
+        """Picklable with its report (it crosses process boundaries: spawned steps, worker pools)."""
+        return (type(self), (self.suite, self.outcome))
+
 
 def suite_path(cfg: ProjectConfig, expectations_dir: Path) -> Path:
     return expectations_dir / cfg.validation.suite

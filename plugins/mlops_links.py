@@ -39,7 +39,7 @@ def _xcom(ti_key: Any, task_id: str) -> Any:
 
 
 def run_url(trained: Trained) -> str:
-    return f"{mlflow_ui()}/#/experiments/{trained.experiment_id}/runs/{trained.run_id}{names.ML_VIEW}"
+    return names.ui_run(mlflow_ui(), trained.experiment_id, trained.run_id)
 
 
 def artifact_url(run_id: str, path: str, experiment_id: str | None = None) -> str:
@@ -47,7 +47,7 @@ def artifact_url(run_id: str, path: str, experiment_id: str | None = None) -> st
     artifacts only as downloads (`get-artifact` is always an attachment), so the raw link is the
     fallback when the experiment is not known."""
     if experiment_id:
-        return f"{mlflow_ui()}/#/experiments/{experiment_id}/runs/{run_id}/artifactPath/{quote(path)}{names.ML_VIEW}"
+        return names.ui_artifact(mlflow_ui(), experiment_id, run_id, quote(path))
     return f"{mlflow_ui()}/get-artifact?path={quote(path)}&run_uuid={run_id}"
 
 
@@ -85,7 +85,7 @@ class ModelVersionLink(_TrainingLink):
         reg, ex = _xcom(ti_key, names.TASK_REGISTER), _xcom(ti_key, names.TASK_EXTRACT)
         if not isinstance(reg, dict) or not isinstance(ex, dict):
             return ""
-        return f"{mlflow_ui()}/#/models/{Extracted.from_json(ex).project}/versions/{Registered.from_json(reg).version}"
+        return names.ui_version(mlflow_ui(), Extracted.from_json(ex).project, Registered.from_json(reg).version)
 
 
 class _ArtifactLink(_TrainingLink):

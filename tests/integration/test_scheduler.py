@@ -151,7 +151,7 @@ def test_celery_search_over_two_workers_logs_links_and_backfill(stack):
     [trained] = [r for r in lake_json(env, "decisions/bankchurn/v1/decision-1.json")]
     assert links["MLflow run"].startswith(env["MLFLOW_UI_URL"]) and trained["run_id"] in links["MLflow run"]
     assert links["MLflow run"].endswith("?workflowType=machine_learning")
-    assert links["Model version"].endswith("/#/models/bankchurn/versions/1")
+    assert links["Model version"].endswith("/#/models/bankchurn/versions/1?workflowType=machine_learning")
     assert f"/runs/{trained['run_id']}/artifactPath/decision/decision.md?workflowType=machine_learning" in links["Promotion decision"]
     assert "/artifactPath/drift/drift_report.html" in links["Evidently drift report"]
 

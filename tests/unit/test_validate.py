@@ -88,3 +88,16 @@ def test_read_table_formats(tmp_path, good):
         read_table((tmp_path / "a.txt").resolve()) if (tmp_path / "a.txt").write_text("x") else None
     with pytest.raises(FileNotFoundError):
         read_table(tmp_path / "none.csv")
+
+
+def test_the_failure_survives_a_process_boundary():
+    """Raised in a spawned step or a pool worker, it is pickled back to the parent with its report
+    (an unpicklable exception hangs multiprocessing's result thread instead of failing)."""
+    import pickle
+
+    from pipelines.validate import ExpectationFailure, ValidationOutcome
+
+    failed = [ExpectationFailure(expectation="expect_column_values_to_be_between", column="Age", observed="3 unexpected", details="")]
+    err = DataValidationError("bankchurn.json", ValidationOutcome(success=False, evaluated=59, failed=failed, rows=100, report={"k": 1}))
+    back = pickle.loads(pickle.dumps(err))
+    assert str(back) == str(err) and back.failures == err.failures and back.report == {"k": 1}
