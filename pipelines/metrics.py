@@ -153,6 +153,15 @@ def _vectorized(metric: str, y: np.ndarray, s: np.ndarray, thr: float, cost: Cos
     raise ValueError(f"no bootstrap kernel for metric {metric!r}")
 
 
+def _bounded_rows(seed: int, *columns: np.ndarray) -> list[np.ndarray]:
+    """The same seeded subsample of at most MAX_BOOTSTRAP_ROWS rows from every column (all as is when shorter)."""
+    n = len(columns[0])
+    if n <= MAX_BOOTSTRAP_ROWS:
+        return list(columns)
+    keep = np.sort(np.random.default_rng(seed).choice(n, MAX_BOOTSTRAP_ROWS, replace=False))
+    return [c[keep] for c in columns]
+
+
 def paired_bootstrap(metric: str, y: np.ndarray, p_new: np.ndarray, p_old: np.ndarray, *, thr_new: float | None = 0.5,
                      thr_old: float | None = 0.5, boot: BootstrapConfig = BootstrapConfig(), cost: CostModel | None = None,
                      amounts: np.ndarray | None = None, slice_name: str = OVERALL) -> DeltaInterval:
@@ -164,10 +173,7 @@ def paired_bootstrap(metric: str, y: np.ndarray, p_new: np.ndarray, p_old: np.nd
     a = np.asarray(amounts, dtype=float) if amounts is not None else np.zeros(len(y))
     tn, to = 0.5 if thr_new is None else thr_new, 0.5 if thr_old is None else thr_old
     use_amounts = amounts is not None
-    p_new, p_old = np.asarray(p_new, float), np.asarray(p_old, float)
-    if len(y) > MAX_BOOTSTRAP_ROWS:
-        keep = np.sort(np.random.default_rng(boot.seed).choice(len(y), MAX_BOOTSTRAP_ROWS, replace=False))
-        y, p_new, p_old, a = y[keep], p_new[keep], p_old[keep], a[keep]
+    y, p_new, p_old, a = _bounded_rows(boot.seed, y, np.asarray(p_new, float), np.asarray(p_old, float), a)
 
     def stat(yy: np.ndarray, pn: np.ndarray, po: np.ndarray, aa: np.ndarray, axis: int = -1) -> np.ndarray:
         am = aa if use_amounts else None
@@ -199,11 +205,7 @@ def metric_intervals(cfg: ProjectConfig, y: np.ndarray, p: np.ndarray, threshold
         return {n: MetricInterval(metric=n, value=point.get(n), ci_low=None, ci_high=None) for n in names}
     thr = 0.5 if threshold is None else threshold
     a = amounts if amounts is not None else np.zeros(len(y))
-    y, p = np.asarray(y, float), np.asarray(p, float)
-    if len(y) > MAX_BOOTSTRAP_ROWS:
-        keep = np.sort(np.random.default_rng(boot.seed).choice(len(y), MAX_BOOTSTRAP_ROWS, replace=False))
-        y, p, a = y[keep], p[keep], a[keep]
-        amounts = a if amounts is not None else None
+    y, p, a = _bounded_rows(boot.seed, np.asarray(y, float), np.asarray(p, float), np.asarray(a, float))
     for n in names:
         def stat(yy: np.ndarray, pp: np.ndarray, aa: np.ndarray, axis: int = -1, n: str = n) -> np.ndarray:
             return _vectorized(n, yy, pp, thr, cfg.threshold.cost, aa if amounts is not None else None, axis)

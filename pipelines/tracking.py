@@ -256,7 +256,7 @@ class Registry:
             signature = infer_signature(input_example, model.predict(input_example))
         lm = self.client.create_logged_model(self.experiment_id(project), name=names.MODEL_NAME, source_run_id=run_id,
                                              tags={names.PROJECT: project})
-        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), quiet_skops():
+        with tempfile.TemporaryDirectory() as tmp, quiet_skops():  # its own catch_warnings scope
             warnings.simplefilter("ignore", UserWarning)
             path = Path(tmp) / names.MODEL_NAME
             mlflow.sklearn.save_model(model, str(path), signature=signature, input_example=input_example,

@@ -35,31 +35,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Api:
-    def __init__(self, base: str, password: str):
-        self.base = base
-        self.token = self._call("POST", "/auth/token", {"username": "admin", "password": password}, auth=False)["access_token"]
+class Api(load_script("demo").Airflow):  # type: ignore[misc]
+    """The demo's REST client, logged in with a known password, plus what these tests read."""
 
-    def _call(self, method: str, path: str, body: dict | None = None, auth: bool = True):
-        req = urllib.request.Request(self.base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json", "Accept": "application/json",
-                                              **({"Authorization": f"Bearer {self.token}"} if auth else {})})
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return json.loads(r.read() or b"null")
+    def __init__(self, base: str, password: str):
+        super().__init__(base, Path())
+        self.token = self.call("POST", "/auth/token", {"username": "admin", "password": password}, auth=False)["access_token"]
 
     def get(self, path: str):
-        return self._call("GET", path)
+        return self.call("GET", path)
 
     def post(self, path: str, body: dict):
-        return self._call("POST", path, body)
+        return self.call("POST", path, body)
 
     def patch(self, path: str, body: dict):
-        return self._call("PATCH", path, body)
+        return self.call("PATCH", path, body)
 
     def wait_runs(self, run_ids: list[str], timeout: float = 900) -> dict[str, str]:
         deadline = time.monotonic() + timeout
         while True:
-            states = {r: self.get(f"/api/v2/dags/{DAG}/dagRuns/{urllib.parse.quote(r)}")["state"] for r in run_ids}
+            states = {r: self.state(DAG, r) for r in run_ids}
             if all(s in ("success", "failed") for s in states.values()) or time.monotonic() > deadline:
                 return states
             time.sleep(5)
