@@ -76,3 +76,18 @@ def test_disparate_impact_only_over_big_enough_groups():
     f = disparate_impact(groups, pred, "g", min_size=50)
     assert f.judged_groups == ["a", "b"] and f.disparate_impact == pytest.approx(0.5)
     assert disparate_impact(groups, pred, "g", min_size=1000).disparate_impact is None
+
+
+def test_bootstraps_use_one_seeded_bounded_sample_of_rows(yp, monkeypatch, cfg):
+    """Beyond MAX_BOOTSTRAP_ROWS both bootstraps resample a seeded subsample: same rows for both models,
+    the same interval on a rerun, and cost that stops growing with the window."""
+    import pipelines.metrics as m
+
+    y, p, q = yp
+    monkeypatch.setattr(m, "MAX_BOOTSTRAP_ROWS", 300)
+    boot = BootstrapConfig(resamples=200, seed=7)
+    a, b = m.paired_bootstrap("roc_auc", y, p, q, boot=boot), m.paired_bootstrap("roc_auc", y, p, q, boot=boot)
+    assert a.n == 300 and a == b and a.ci_low is not None and a.ci_low <= a.delta <= a.ci_high
+    assert m.paired_bootstrap("roc_auc", y, p, q, boot=BootstrapConfig(resamples=200, seed=8)).delta != a.delta  # another sample
+    iv = m.metric_intervals(cfg, y, p, 0.5, resamples=100)["roc_auc"]
+    assert iv.ci_low is not None and iv.ci_low <= iv.ci_high
