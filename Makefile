@@ -88,7 +88,7 @@ test-faults: install
 lint: install
 	$(BIN)/ruff check --select F,E9 pipelines dags plugins scripts tests benchmarks
 	$(BIN)/python -m mypy pipelines
-	$(BIN)/bandit -q -c pyproject.toml -r pipelines dags plugins scripts
+	$(BIN)/bandit -q -c pyproject.toml -ll -r pipelines dags plugins scripts
 	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files)
 # Known-vulnerable pins: needs the PyPI/OSV vulnerability services (unreachable from some machines).
 audit-deps: install

@@ -184,7 +184,8 @@ class SearchConfig(_Strict):
     defaults: dict[str, dict[str, Any]] = {}
     early_stopping: EarlyStopping = EarlyStopping()
     cull: FamilyCull | None = FamilyCull()
-    # within_se: among trials within one standard error of the best CV score, take the cheapest.
+    # within_se: among trials within one standard error of the best CV score, the known-good default
+    # (trial 0) if it is one of them, else the cheapest.
     select: Literal["best", "within_se"] = "within_se"
     n_jobs: int | None = Field(None, ge=1, le=64)  # threads per fit; default from MLOPS_N_JOBS
 

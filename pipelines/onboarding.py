@@ -7,8 +7,8 @@ The drafts are meant to be reviewed in git, not trusted blindly; they are comple
   free-text and date columns dropped with the reason printed, a hash (or time) split, a LightGBM
   search with early stopping and a known-good default trial, non-inferiority promotion rules,
   small categoricals as slices;
-* GX suite: the exact column set, types, null fractions, numeric ranges with a margin, categorical
-  value sets, row count -- and distribution checks: every category's share and every binary
+* GX suite: the exact column set, types, null fractions, numeric ranges with a margin (value sets
+  for small integer codes; counts with a thin tail get a range), categorical value sets, row count -- and distribution checks: every category's share and every binary
   flag's rate within a tolerance (a zeroed flag or a halved category fails the gate).
 """
 
@@ -65,6 +65,16 @@ def _looks_datetime(s: pd.Series) -> bool:
     return len(sample) > 0 and sample.str.match(r"^\d{4}-\d{2}-\d{2}").mean() > 0.9
 
 
+def _open_ended_count(s: pd.Series) -> bool:
+    """A count (loans paid off, products held) can reach a new maximum any day; a code (a closed set)
+    cannot. A contiguous run of non-negative integers whose largest value is rare (< 1% of rows: a
+    thinning tail) is read as a count and gets a range, not an exact value set."""
+    v = s.dropna().astype("int64")
+    values = sorted(int(x) for x in pd.unique(v))
+    contiguous = values[0] >= 0 and len(values) == values[-1] - values[0] + 1
+    return contiguous and float((v == values[-1]).mean()) < 0.01
+
+
 def profile_column(s: pd.Series, *, protected: set[str], time_column: str | None = None) -> ColumnProfile:
     name, n = str(s.name), max(len(s), 1)
     nulls, distinct = float(s.isna().mean()), int(s.nunique(dropna=True))
@@ -84,7 +94,7 @@ def profile_column(s: pd.Series, *, protected: set[str], time_column: str | None
             p.reason = f"id-like: {distinct / n:.0%} distinct integers"
         else:
             p.kind, p.low, p.high = "numeric", float(s.min()), float(s.max())
-            if distinct <= 10 and integer_like:
+            if distinct <= 10 and integer_like and not _open_ended_count(s):
                 p.values = sorted(int(v) for v in pd.unique(s.dropna()))
     elif distinct > MAX_CATEGORIES and name not in protected:
         p.reason = f"free text or an identifier: {distinct} distinct values"

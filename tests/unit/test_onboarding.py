@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from pipelines.config import load_project_file
-from pipelines.onboarding import OnboardingError, init_project, share_bounds
+from pipelines.onboarding import OnboardingError, init_project, profile_column, share_bounds
 from pipelines.validate import validate_frame
 
 
@@ -94,3 +94,14 @@ def test_yaml_is_reviewable(drafted):
     doc = yaml.safe_load(Path(yaml_path).read_text())
     assert list(doc)[:4] == ["name", "description", "task", "target"]
     assert doc["promotion"]["change_thresholds"][0]["mode"] == "non_inferiority"
+
+
+def test_a_count_with_a_thin_tail_gets_a_range_and_a_code_gets_its_value_set():
+    rng = np.random.default_rng(0)
+    paid_off = pd.Series(np.minimum(rng.poisson(0.8, 20_000), 9), name="nPaidOff")  # 0..6, top value in a handful of rows
+    count = profile_column(paid_off, protected=set())
+    assert count.kind == "numeric" and count.values == [] and count.low == 0
+    plan_code = pd.Series(rng.choice([1, 5, 9], 20_000), name="plan")  # not contiguous: a closed set of codes
+    assert profile_column(plan_code, protected=set()).values == [1, 5, 9]
+    products = pd.Series(rng.choice([1, 2, 3, 4], 20_000, p=[0.5, 0.45, 0.03, 0.02]), name="NumOfProducts")  # top value common
+    assert profile_column(products, protected=set()).values == [1, 2, 3, 4]

@@ -63,12 +63,13 @@ def test_pruning_never_happens_after_the_last_fold(cfg, data):
     assert cv["folds"] == 4 and t.steps == [0, 1, 2]
 
 
-def _study(cfg, rows):
+def _study(cfg, rows, default_first=False):
     study = optuna.create_study(direction="maximize")
-    for family, value, seconds in rows:
+    for i, (family, value, seconds) in enumerate(rows):
         dist = optuna.distributions.CategoricalDistribution(["lightgbm", "logistic_regression"])
+        enqueued = {"enqueued": "default"} if default_first and i == 0 else {}
         study.add_trial(optuna.trial.create_trial(params={"family": family}, distributions={"family": dist}, value=value,
-                                                  user_attrs={"cv_std": 0.02, "cv_folds": 4, "cv_fit_seconds": seconds}))
+                                                  user_attrs={"cv_std": 0.02, "cv_folds": 4, "cv_fit_seconds": seconds, **enqueued}))
     return study
 
 
@@ -78,6 +79,23 @@ def test_ties_within_one_standard_error_go_to_the_cheaper_model(cfg):
     assert trial.value == 0.855 and "within 1 SE" in why
     best = cfg.model_copy(update={"search": cfg.search.model_copy(update={"select": "best"})})
     assert select_trial(best, _study(cfg, [("lightgbm", 0.860, 12.0), ("lightgbm", 0.855, 3.0)]))[0].value == 0.860
+
+
+def test_the_default_stands_unless_the_search_beats_it_beyond_one_standard_error(cfg):
+    # default 0.852 (10 s), best 0.860, cheapest 0.855 (3 s); SE = 0.01: the default is not shown wrong.
+    rows = [("lightgbm", 0.852, 10.0), ("lightgbm", 0.860, 12.0), ("lightgbm", 0.855, 3.0)]
+    trial, why = select_trial(cfg, _study(cfg, rows, default_first=True))
+    assert trial.value == 0.852 and "known-good default" in why
+    # A trial better by more than one SE replaces it (then the cheapest within SE of that best).
+    trial, why = select_trial(cfg, _study(cfg, [("lightgbm", 0.830, 1.0), *rows[1:]], default_first=True))
+    assert trial.value == 0.855 and "cheapest" in why
+
+
+def test_plan_marks_the_enqueued_default_for_selection(cfg, tmp_path):
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    plan(cfg, study_name="s", fingerprint="f", storage=storage, n_trials=3, timeout_s=60, workers=1)
+    study = open_study(cfg, "s", storage, seed=cfg.search.seed)
+    assert study.trials[0].user_attrs == {"enqueued": "default"} and study.trials[0].state == optuna.trial.TrialState.WAITING
 
 
 def test_a_family_far_behind_stops_being_trained(cfg):
