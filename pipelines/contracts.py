@@ -377,4 +377,5 @@ class DriftSummary(Contract):
     report_uri: str | None = None
     json_uri: str | None = None
     mlflow_run_id: str | None = None      # where the report is logged in MLflow
+    mlflow_experiment_id: str | None = None  # that run's experiment (the UI link opens the Artifacts tab)
     report_artifact: str | None = None    # its artifact path in that run

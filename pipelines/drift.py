@@ -105,6 +105,7 @@ class DriftTarget:
     metric: str
     artifact_dir: str
     timestamp_ms: int | None = None
+    mlflow_experiment_id: str | None = None
 
 
 def record_drift(res: Resources, cfg: ProjectConfig, result: DriftResult, report: str | None, *, day: dt.date, reference: str,
@@ -115,6 +116,7 @@ def record_drift(res: Resources, cfg: ProjectConfig, result: DriftResult, report
     summary = DriftSummary(project=cfg.name, day=day, status=result.status, reason=result.reason, drift_share=result.drift_share,
                            drifted_columns=drifted_cols, reference=reference, champion_version=champion_version, report_uri=report_uri,
                            json_uri=res.lake.uri(target.json_key), mlflow_run_id=target.mlflow_run_id,
+                           mlflow_experiment_id=target.mlflow_experiment_id if target.mlflow_run_id else None,
                            report_artifact=f"{target.artifact_dir}/drift_report.html" if report and target.mlflow_run_id else None)
     res.lake.write_json_once(target.json_key, {**summary.to_json(), "result": result.to_json()})
     if target.mlflow_run_id is not None and result.drift_share is not None:

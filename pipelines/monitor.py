@@ -38,7 +38,7 @@ def monitor_day(res: Resources, cfg: ProjectConfig, day: dt.date) -> DriftSummar
     prefix = layout.monitoring_prefix(cfg.name, day) + f"vs-v{champ.version}/"
     midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
     target = DriftTarget(json_key=prefix + "drift.json", html_key=prefix + "drift.html", mlflow_run_id=champ.run_id,
-                         metric="monitor/drift_share", artifact_dir=f"{names.ARTIFACT_MONITOR}/dt={day.isoformat()}",
-                         timestamp_ms=int(midnight.timestamp() * 1000))
+                         mlflow_experiment_id=res.registry.experiment_id(cfg.name), metric="monitor/drift_share",
+                         artifact_dir=f"{names.ARTIFACT_MONITOR}/dt={day.isoformat()}", timestamp_ms=int(midnight.timestamp() * 1000))
     return record_drift(res, cfg, result, report, day=day, reference=f"champion v{champ.version} training rows", target=target,
                         champion_version=champ.version, label=f"on {day} ({len(current)} rows)")

@@ -260,7 +260,7 @@ def step_drift(res: Resources, cfg: ProjectConfig, run: RunSpec, ex: Extracted, 
     result, report = check_drift(cfg, reference, current, seed=cfg.split.seed)
     target = DriftTarget(json_key=layout.drift_key(cfg.name, run.as_of, ex.data_hash, tr.run_id, "json"),
                          html_key=layout.drift_key(cfg.name, run.as_of, ex.data_hash, tr.run_id, "html"), mlflow_run_id=tr.run_id,
-                         metric="drift_share", artifact_dir=names.ARTIFACT_DRIFT)
+                         mlflow_experiment_id=tr.experiment_id, metric="drift_share", artifact_dir=names.ARTIFACT_DRIFT)
     summary = record_drift(res, cfg, result, report, day=run.as_of, reference=source, target=target,
                            champion_version=ev.champion_version, label=f"as of {run.as_of}")
     res.registry.set_tags(tr.run_id, {names.DRIFT_STATUS: summary.status})

@@ -122,7 +122,9 @@ class MonitorReportLink(_XcomLink):
     dag_suffix, source_task, contract = MONITOR_SUFFIX, names.TASK_CHECK_DRIFT, DriftSummary
 
     def url(self, s: DriftSummary, ti_key: Any) -> str:
-        return artifact_url(s.mlflow_run_id, s.report_artifact) if s.mlflow_run_id and s.report_artifact else ""
+        if not s.mlflow_run_id or not s.report_artifact:
+            return ""
+        return artifact_url(s.mlflow_run_id, s.report_artifact, s.mlflow_experiment_id)
 
 
 class MlopsLinksPlugin(AirflowPlugin):
