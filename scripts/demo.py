@@ -99,6 +99,23 @@ def feed(projects: list[str], today: dt.date) -> None:
         print(f"{p}: {len(days) - len(missing)} days already in the lake, fed {len(missing)} more ({rows:,} rows) up to {days[-1]}")
 
 
+def stop_group(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM a started process group, wait for (and reap) its leader, then SIGKILL what is left of
+    the group. Waiting on the Popen, not polling the group: an unreaped leader stays a zombie."""
+    import contextlib
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
 def start_airflow(env: dict[str, str], log: Path) -> subprocess.Popen:
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, cwd=ROOT)
     proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
@@ -170,11 +187,7 @@ def main() -> None:
             for p in args.projects:  # paused as they were made: a user's unpause is what starts the schedule
                 api.set_paused(f"{p}_training", True)
     finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+        stop_group(proc)
     failed = [r for r in results if r[2] != "success"]
     print(f"\ndemo: {len(results)} runs through the scheduler in {time.monotonic() - started:.0f}s"
           + (f"; FAILED: {failed}" if failed else ""))

@@ -48,23 +48,6 @@ def _wait_http(url: str, timeout: float = 120) -> None:
     raise AssertionError(f"{url} did not answer within {timeout:.0f}s")
 
 
-def _stop_group(pid: int) -> None:
-    import signal
-
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
     chromium, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
@@ -115,7 +98,7 @@ def demo(tmp_path_factory):  # type: ignore[no-untyped-def]
                "home": home}
     finally:
         for proc in procs:
-            _stop_group(proc.pid)
+            load_script("demo").stop_group(proc)
 
 
 def _runs(api, **query: str) -> list[dict]:  # type: ignore[no-untyped-def]
