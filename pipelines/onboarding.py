@@ -8,8 +8,9 @@ The drafts are meant to be reviewed in git, not trusted blindly; they are comple
   search with early stopping and a known-good default trial, non-inferiority promotion rules,
   small categoricals as slices;
 * GX suite: the exact column set, types, null fractions, numeric ranges with a margin (value sets
-  for small integer codes; counts with a thin tail get a range), categorical value sets, row count -- and distribution checks: every category's share and every binary
-  flag's rate within a tolerance (a zeroed flag or a halved category fails the gate).
+  for small integer codes; counts with a thin tail get a range), categorical value sets, row count
+  -- and distribution checks: every category's share and every binary flag's rate within a
+  tolerance (a zeroed flag or a halved category fails the gate).
 """
 
 from __future__ import annotations

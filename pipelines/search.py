@@ -218,12 +218,14 @@ def select_trial(cfg: ProjectConfig, study: optuna.Study) -> tuple[optuna.trial.
     se = float(best.user_attrs.get("cv_std", 0.0)) / max(1.0, float(best.user_attrs.get("cv_folds", 1))) ** 0.5
     near = [t for t in done if sign * (float(best.value) - float(t.value)) <= se]  # type: ignore[arg-type]
     default = next((t for t in near if t.user_attrs.get("enqueued") == "default"), None)
-    if default is not None and default.number != best.number:
+    if default is not None:
+        if default.number == best.number:
+            return best, f"best CV {cfg.primary_metric} (the known-good default)"
         return default, (f"the known-good default, within 1 SE ({se:.4f}) of the best #{best.number} ({float(best.value):.4f}): "
                          "the search did not show it wrong")
-    pick = default or min(near, key=lambda t: (float(t.user_attrs.get("cv_fit_seconds", 0.0)), t.number))
+    pick = min(near, key=lambda t: (float(t.user_attrs.get("cv_fit_seconds", 0.0)), t.number))
     if pick.number == best.number:
-        return best, f"best CV {cfg.primary_metric} (no default or cheaper trial within 1 SE = {se:.4f})"
+        return best, f"best CV {cfg.primary_metric} (no cheaper trial within 1 SE = {se:.4f})"
     return pick, (f"cheapest of {len(near)} trials within 1 SE ({se:.4f}) of the best #{best.number} "
                   f"({float(best.value):.4f}): noise should not pick between them")
 
