@@ -39,13 +39,15 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines import layout  # noqa: E402
 from pipelines.config import ProjectConfig, load_project  # noqa: E402
-from pipelines.contracts import ChampionRef  # noqa: E402
-from pipelines.estimators import build_pipeline  # noqa: E402
-from pipelines.evaluate import Candidate, evaluate  # noqa: E402
-from pipelines.extract import hash_test_mask  # noqa: E402
-from pipelines.policy import decide  # noqa: E402
+from pipelines.contracts import (
+    ChampionRef,  # noqa: E402
+    layout,  # noqa: E402
+)
+from pipelines.domain.estimators import build_pipeline  # noqa: E402
+from pipelines.domain.evaluate import Candidate, evaluate  # noqa: E402
+from pipelines.domain.policy import decide  # noqa: E402
+from pipelines.domain.rows import hash_test_mask  # noqa: E402
 
 OLD_COMMIT = "daa08f9"
 PARAMS = {"learning_rate": 0.05, "num_leaves": 64, "min_child_samples": 10, "n_estimators": 300, "subsample": 0.8, "colsample_bytree": 0.8}

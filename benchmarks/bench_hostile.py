@@ -33,11 +33,11 @@ def champion(home: str) -> None:
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import FixedThresholdClassifier
 
-    from pipelines import names
     from pipelines.config import load_project
-    from pipelines.estimators import build_pipeline
+    from pipelines.contracts import names
+    from pipelines.domain.estimators import build_pipeline
+    from pipelines.domain.synthetic import generate_bankchurn
     from pipelines.resources import Resources
-    from pipelines.synthetic import generate_bankchurn
 
     res, cfg = Resources.from_env(), load_project("bankchurn")
     df = generate_bankchurn(dt.date(2026, 1, 1), 3000, np.random.default_rng(0), False)

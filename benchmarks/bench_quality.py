@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,41 +28,17 @@ from sklearn.model_selection import train_test_split
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from quality_search import search_and_refit  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 from pipelines.config import ProjectConfig, load_project  # noqa: E402
-from pipelines.contracts import SearchPlan  # noqa: E402
-from pipelines.estimators import build_pipeline, fit_fold  # noqa: E402
-from pipelines.metrics import classification_metrics, paired_bootstrap  # noqa: E402
-from pipelines.targets import encode_target  # noqa: E402
+from pipelines.domain.estimators import build_pipeline, fit_fold  # noqa: E402
+from pipelines.domain.metrics import classification_metrics, paired_bootstrap  # noqa: E402
+from pipelines.domain.targets import encode_target  # noqa: E402
 
 FILES = {"bankchurn": "Churn_Modelling.csv", "telecom": "users_behavior.csv"}
 PUBLISHED = {"bankchurn": {"roc_auc": 0.853, "f1": 0.604, "accuracy": 0.857}, "telecom": {"roc_auc": 0.840, "f1": 0.618, "accuracy": 0.812}}
 METRICS = ("roc_auc", "pr_auc", "f1", "accuracy", "brier")
 BEFORE = {"bankchurn": {"search_s": 253, "roc_auc_42": 0.871, "roc_auc_5": 0.863}, "telecom": {"search_s": None, "roc_auc_42": 0.842, "roc_auc_5": 0.808}}
-
-
-def search_and_refit(cfg: ProjectConfig, train: pd.DataFrame, name: str, compare_best: bool = False) -> dict:
-    """The pipeline's own train step without MLflow: the model, its threshold, trials, seconds, why the
-    trial was selected and (compare_best) the best-CV trial refit too: what `select: best` would ship."""
-    from pipelines.refit import refit
-    from pipelines.search import final_params, open_study, plan, select_trial, tune
-
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        storage = f"sqlite:///{tmp}/optuna.db"
-        p: SearchPlan = plan(cfg, study_name=name, fingerprint=name, storage=storage, n_trials=cfg.search.n_trials,
-                             timeout_s=60 * cfg.search.timeout_minutes, workers=1)
-        t = tune(cfg, train, p, 0, p.n_trials, storage)
-        study = open_study(cfg, name, storage, seed=cfg.search.seed)
-        trial, why = select_trial(cfg, study)
-        family, params = final_params(trial)
-        r = refit(cfg, train, family, params)
-        seconds = time.monotonic() - started
-        best_cv = select_trial(cfg.model_copy(update={"search": cfg.search.model_copy(update={"select": "best"})}), study)[0]
-    # Sigmoid calibration is monotone: the uncalibrated refit ranks (ROC AUC) exactly as the calibrated one.
-    best_model = None if not compare_best or best_cv.number == trial.number else build_pipeline(cfg, *final_params(best_cv), cfg.search.seed).fit(
-        train[cfg.input_columns], encode_target(cfg, train))
-    return {"model": r.model, "thr": float(r.threshold or 0.5), "trials": t.trials, "seconds": seconds, "why": why,
-            "default_stood": trial.user_attrs.get("enqueued") == "default", "best_cv_model": best_model}
 
 
 def baselines(cfg: ProjectConfig, train: pd.DataFrame) -> dict[str, object]:
@@ -154,7 +129,6 @@ def main() -> None:
         verdicts.append(f"- {project}: 5-split mean ROC AUC {facts['mean_auc']:.3f} vs " + ", ".join(
             f"{k} {v:.3f}" for k, v in facts["base_auc"].items()) + f"; seed-42 pipeline - early-stopped LightGBM AUC {facts['iv_es']}; "
             f"search {facts['search_s']:.0f} s per split")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_quality_sims import carvision_section, loanrisk_section
 
     lines += loanrisk_section() + carvision_section()

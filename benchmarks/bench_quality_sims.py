@@ -12,11 +12,13 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from quality_search import search_and_refit  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 from pipelines.config import load_project  # noqa: E402
-from pipelines.extract import prepare, split  # noqa: E402
-from pipelines.metrics import cost_metrics, regression_metrics  # noqa: E402
-from pipelines.synthetic import GENERATORS  # noqa: E402
-from pipelines.targets import encode_target, row_amounts  # noqa: E402
+from pipelines.domain.metrics import cost_metrics, regression_metrics  # noqa: E402
+from pipelines.domain.rows import prepare, split  # noqa: E402
+from pipelines.domain.synthetic import GENERATORS  # noqa: E402
+from pipelines.domain.targets import encode_target, row_amounts  # noqa: E402
 
 DAY0 = dt.date(2026, 1, 1)
 
@@ -26,15 +28,13 @@ def synthetic(project: str, days: int, rows: int) -> pd.DataFrame:
     gen = GENERATORS[cfg.feed.generator]
     frames = [gen(DAY0 + dt.timedelta(days=i), rows, np.random.default_rng([0, i]), False) for i in range(days)]
     df, _ = prepare(pd.concat(frames, ignore_index=True), cfg, DAY0 + dt.timedelta(days=days))
-    from pipelines import layout
+    from pipelines.contracts import layout
 
     df[layout.ROW_KEY] = [f"{i}" for i in range(len(df))]
     return df
 
 
 def loanrisk_section() -> list[str]:
-    from bench_quality import search_and_refit
-
     cfg = load_project("loanrisk")
     df = synthetic("loanrisk", 120, 1000)
     train, test = split(df, cfg)
@@ -63,9 +63,7 @@ def loanrisk_section() -> list[str]:
 
 
 def carvision_section() -> list[str]:
-    from bench_quality import search_and_refit
-
-    from pipelines.evaluate import temporal_backtest
+    from pipelines.domain.evaluate import temporal_backtest
 
     cfg = load_project("carvision")
     df = synthetic("carvision", 60, 150)

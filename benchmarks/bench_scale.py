@@ -36,10 +36,16 @@ def _step(args: tuple[str, str, str, dict]) -> tuple[float, float, dict]:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from pipelines import steps
     from pipelines.config import load_project
     from pipelines.contracts import Evaluated, Extracted, RunSpec, SearchPlan, Trained, Validated
     from pipelines.resources import Resources
+    from pipelines.steps.drift import step_drift
+    from pipelines.steps.evaluate import step_evaluate
+    from pipelines.steps.extract import step_extract
+    from pipelines.steps.refit import step_refit
+    from pipelines.steps.register import step_register
+    from pipelines.steps.train import step_plan_search, step_tune
+    from pipelines.steps.validate import step_validate
 
     res = Resources.from_env()
     cfg = load_project(project)
@@ -48,29 +54,29 @@ def _step(args: tuple[str, str, str, dict]) -> tuple[float, float, dict]:
     ex = Extracted.from_json(state["extract"]) if "extract" in state else None
     started = time.monotonic()
     if step == "extract":
-        out = steps.step_extract(res, cfg, run).to_json()
+        out = step_extract(res, cfg, run).to_json()
     elif step == "validate":
-        out = steps.step_validate(res, cfg, run, ex).to_json()
+        out = step_validate(res, cfg, run, ex).to_json()
     elif step == "search":
-        p = steps.step_plan_search(res, cfg, run, ex)
-        steps.step_tune(res, cfg, ex, p, 0, p.n_trials)
+        p = step_plan_search(res, cfg, run, ex)
+        step_tune(res, cfg, ex, p, 0, p.n_trials)
         out = p.to_json()
     elif step == "refit":
-        out = steps.step_refit(res, cfg, run, ex, Validated.from_json(state["validate"]), SearchPlan.from_json(state["search"])).to_json()
+        out = step_refit(res, cfg, run, ex, Validated.from_json(state["validate"]), SearchPlan.from_json(state["search"])).to_json()
     elif step == "evaluate":
-        out = steps.step_evaluate(res, cfg, run, ex, Trained.from_json(state["refit"])).to_json()
+        out = step_evaluate(res, cfg, run, ex, Trained.from_json(state["refit"])).to_json()
     elif step == "register":
-        out = steps.step_register(res, cfg, run, ex, Trained.from_json(state["refit"]), Evaluated.from_json(state["evaluate"])).to_json()
+        out = step_register(res, cfg, run, ex, Trained.from_json(state["refit"]), Evaluated.from_json(state["evaluate"])).to_json()
     else:
-        out = steps.step_drift(res, cfg, run, ex, Trained.from_json(state["refit"]), Evaluated.from_json(state["evaluate"])).to_json()
+        out = step_drift(res, cfg, run, ex, Trained.from_json(state["refit"]), Evaluated.from_json(state["evaluate"])).to_json()
     return time.monotonic() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, out
 
 
 def feed(home: str, project: str, rows: int) -> tuple[int, float]:
     os.environ["MLOPS_HOME"] = home
     from pipelines.config import load_project
-    from pipelines.feed import feed_synthetic
     from pipelines.resources import Resources
+    from pipelines.steps.feed import feed_synthetic
 
     cfg = load_project(project)
     days = cfg.training_window_days
@@ -145,7 +151,7 @@ def part2(n_trials: int = 12) -> list[str]:
             rows.append((workers, len(trials), span, 60 * len(trials) / span))
     finally:
         mod.down(st)
-        from pipelines.databases import drop_databases
+        from pipelines.resources.databases import drop_databases
 
         drop_databases(st.pg_admin, [f"{st.db_prefix}_{s}" for s in ("airflow", "mlflow", "optuna")])
     lines = ["## Part 2: one bankchurn search over Celery workers (server stack, Redis broker)\n",

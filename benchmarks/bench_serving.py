@@ -36,10 +36,10 @@ def _free_port() -> int:
 def main() -> None:
     import secrets
 
-    from pipelines import names
     from pipelines.config import load_project
+    from pipelines.contracts import names
+    from pipelines.domain.synthetic import generate_bankchurn
     from pipelines.resources import Resources
-    from pipelines.synthetic import generate_bankchurn
 
     champ = Resources.from_env().registry.alias_version(PROJECT, names.CHAMPION)
     if champ is None:

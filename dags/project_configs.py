@@ -8,7 +8,7 @@ makes the skip visible where people look instead of leaving a log line only.
 from __future__ import annotations
 
 from pipelines.config import ProjectConfigError, load_project, project_names
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
 
 _settings = Settings.from_env()
 _errors = []

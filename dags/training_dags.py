@@ -22,10 +22,10 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, DeltaDataIntervalTimetable, Param, get_current_context, task
 
-from pipelines import names
 from pipelines.config import MAX_TRIALS, ProjectConfig, ProjectConfigError, load_project, project_names
-from pipelines.notifications import TaskFailureAlert
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
+from pipelines.contracts import names
+from pipelines.orchestration.notifications import TaskFailureAlert
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,7 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
         def extract() -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from pipelines.extract import EmptyWindowError
-            from pipelines.steps import step_extract
+            from pipelines.steps.extract import EmptyWindowError, step_extract
 
             res, c, run = _task_env(project)
             try:
@@ -138,8 +137,8 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
             from airflow.sdk.exceptions import AirflowFailException
 
             from pipelines.contracts import Extracted
-            from pipelines.steps import step_validate
-            from pipelines.validate import DataValidationError
+            from pipelines.domain.validation import DataValidationError
+            from pipelines.steps.validate import step_validate
 
             res, c, run = _task_env(project)
             try:
@@ -151,7 +150,7 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
         def plan_search(extracted: dict[str, Any]) -> list[dict[str, Any]]:
             """One element per tune worker (one on SQLite), each carrying the plan."""
             from pipelines.contracts import Extracted
-            from pipelines.steps import step_plan_search
+            from pipelines.steps.train import step_plan_search
 
             res, c, run = _task_env(project)
             p = step_plan_search(res, c, run, Extracted.from_json(extracted))
@@ -160,7 +159,7 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
         @task(task_id=names.TASK_TUNE, execution_timeout=search_timeout)
         def tune(extracted: dict[str, Any], worker_task: dict[str, Any]) -> dict[str, Any]:
             from pipelines.contracts import Extracted, SearchPlan
-            from pipelines.steps import step_tune
+            from pipelines.steps.train import step_tune
 
             res, c, _ = _task_env(project)
             return step_tune(res, c, Extracted.from_json(extracted), SearchPlan.from_json(worker_task["plan"]), worker_task["worker"],
@@ -169,7 +168,7 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
         @task(task_id=names.TASK_REFIT)
         def refit(extracted: dict[str, Any], validation: dict[str, Any], workers: list[dict[str, Any]], tuned: Any) -> dict[str, Any]:
             from pipelines.contracts import Extracted, SearchPlan, Validated
-            from pipelines.steps import step_refit
+            from pipelines.steps.refit import step_refit
 
             res, c, run = _task_env(project)
             return step_refit(res, c, run, Extracted.from_json(extracted), Validated.from_json(validation),
@@ -178,7 +177,7 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
         @task(task_id=names.TASK_EVALUATE)
         def evaluate(extracted: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
             from pipelines.contracts import Extracted, Trained
-            from pipelines.steps import step_evaluate
+            from pipelines.steps.evaluate import step_evaluate
 
             res, c, run = _task_env(project)
             return step_evaluate(res, c, run, Extracted.from_json(extracted), Trained.from_json(trained)).to_json()
@@ -188,7 +187,7 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
         @task(task_id=names.TASK_REGISTER, pool=f"{project}_register")
         def register(extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any]:
             from pipelines.contracts import Evaluated, Extracted, Trained
-            from pipelines.steps import step_register
+            from pipelines.steps.register import step_register
 
             res, c, run = _task_env(project)
             return step_register(res, c, run, Extracted.from_json(extracted), Trained.from_json(trained),
@@ -197,7 +196,7 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
         @task(task_id=names.TASK_DRIFT)
         def drift(extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any]:
             from pipelines.contracts import Evaluated, Extracted, Trained
-            from pipelines.steps import step_drift
+            from pipelines.steps.drift import step_drift
 
             res, c, run = _task_env(project)
             return step_drift(res, c, run, Extracted.from_json(extracted), Trained.from_json(trained),
@@ -243,8 +242,8 @@ linked from the task), `monitor/drift_share` charted there by day.
 
         @task(task_id=names.TASK_CHECK_DRIFT)
         def check_drift() -> dict[str, Any]:
-            from pipelines.monitor import monitor_day
             from pipelines.resources import Resources
+            from pipelines.steps.monitor import monitor_day
 
             settings = Settings.from_env()
             start_day, _ = _interval(get_current_context(), 1)

@@ -17,9 +17,8 @@ from urllib.parse import quote
 from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
 
-from pipelines import names
-from pipelines.contracts import DriftSummary, Extracted, Registered, Trained
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
+from pipelines.contracts import DriftSummary, Extracted, Registered, Trained, names
 
 TRAINING_SUFFIX, MONITOR_SUFFIX = "_training", "_drift_monitor"
 

@@ -15,7 +15,7 @@ def main() -> None:
     from airflow.models.pool import Pool
 
     from pipelines.config import project_names
-    from pipelines.settings import Settings
+    from pipelines.config.settings import Settings
 
     for project in project_names(Settings.from_env()):
         name = f"{project}_register"

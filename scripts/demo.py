@@ -86,8 +86,8 @@ class Airflow:
 
 def feed(projects: list[str], today: dt.date) -> None:
     from pipelines.config import load_project
-    from pipelines.feed import feed_synthetic
     from pipelines.resources import Resources
+    from pipelines.steps.feed import feed_synthetic
 
     res = Resources.from_env()
     for p in projects:

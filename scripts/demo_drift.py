@@ -26,10 +26,9 @@ START, DRIFT_FROM, END = dt.date(2026, 2, 1), dt.date(2026, 3, 1), dt.date(2026,
 
 
 def _asset_events(name: str) -> int:
-    from sqlalchemy import func, select
-
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
+    from sqlalchemy import func, select
 
     with create_session() as s:
         return int(s.scalar(select(func.count()).select_from(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
@@ -39,7 +38,7 @@ def _asset_events(name: str) -> int:
 def _monitor(dags: dict[str, Any], day: dt.date) -> dict[str, Any]:
     import pendulum
 
-    from pipelines import layout
+    from pipelines.contracts import layout
     from pipelines.resources import Resources
 
     # A daily run with interval [day, day+1) checks partition dt=day.
@@ -61,10 +60,10 @@ def run_scenario(dags: dict[str, Any], *, rows_per_day: int = 600, n_trials: int
                  say: Any = print) -> dict[str, Any]:
     """The loop, returning its facts. The retrain window must hold enough rows for every slice and
     group the champion was judged on (>= 200 per group on the comparison rows): the gate fails closed."""
-    from pipelines import names
     from pipelines.config import load_project
-    from pipelines.feed import feed_synthetic
+    from pipelines.contracts import names
     from pipelines.resources import Resources
+    from pipelines.steps.feed import feed_synthetic
 
     res = Resources.from_env()
     cfg, lake, reg = load_project(PROJECT, res.settings), res.lake, res.registry

@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipelines.config import load_project  # noqa: E402
-from pipelines.extract import derive_target  # noqa: E402
+from pipelines.config.settings import Settings  # noqa: E402
+from pipelines.domain.rows import derive_target  # noqa: E402
+from pipelines.domain.synthetic import GENERATORS  # noqa: E402
 from pipelines.onboarding import draft_suite, profile, suite_json  # noqa: E402
-from pipelines.settings import Settings  # noqa: E402
-from pipelines.synthetic import GENERATORS  # noqa: E402
 
 CSV = {"bankchurn": "Churn_Modelling.csv", "telecom": "users_behavior.csv"}
 CARRIED = {"expect_column_mean_to_be_between", "expect_column_median_to_be_between", "expect_column_quantile_values_to_be_between",

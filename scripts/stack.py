@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines.databases import create_databases  # noqa: E402
-from pipelines.secrets import make  # noqa: E402
+from pipelines.resources.databases import create_databases  # noqa: E402
+from pipelines.resources.secrets import make  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -42,7 +42,7 @@ BIN = Path(sys.executable).parent
 SHARED_AIRFLOW = {
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__PARALLELISM": "4",
-    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "pipelines.worker_identity.hostname",
+    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "pipelines.orchestration.worker_identity.hostname",
     "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
     "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
     "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",

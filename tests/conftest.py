@@ -39,8 +39,8 @@ import datetime as dt  # noqa: E402
 import pytest  # noqa: E402
 
 from pipelines.config import ProjectConfig, load_project  # noqa: E402
-from pipelines.settings import Settings  # noqa: E402
-from pipelines.storage import LocalLake  # noqa: E402
+from pipelines.config.settings import Settings
+from pipelines.resources.lake import LocalLake
 
 PG_ADMIN = os.environ.get("MLOPS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -85,7 +85,7 @@ def small(cfg: ProjectConfig, n_trials: int = 3, folds: int = 3, resamples: int 
 @pytest.fixture
 def fed_lake(lake: LocalLake, cfg: ProjectConfig) -> LocalLake:
     """30 days (2026-01-01..01-30) of small synthetic bankchurn partitions."""
-    from pipelines.feed import feed_synthetic
+    from pipelines.steps.feed import feed_synthetic
 
     feed_synthetic(lake, cfg, dt.date(2026, 1, 1), dt.date(2026, 1, 30), rows_per_day=60, seed=1)
     return lake

@@ -37,7 +37,7 @@ def test_a_copy_in_an_empty_folder_passes_its_data_tests(tmp_path: Path) -> None
         shutil.copy2(REPO / f, clone / f)
     assert sorted(p.name for p in (tmp_path / "lonely").iterdir()) == ["checkout"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW", "PYTEST"))}
-    tests = ["tests/unit/test_data_files.py", "tests/unit/test_feed.py", "tests/unit/test_validate.py", "tests/unit/test_cli.py"]
+    tests = ["tests/unit/test_data_files.py", "tests/unit/steps/test_feed.py", "tests/unit/steps/test_validate.py", "tests/unit/cli/test_cli.py"]
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", *tests], cwd=clone, env={**env, "PYTHONPATH": str(clone)},
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from pipelines.settings import ENV_VARS
+from pipelines.config.settings import ENV_VARS
 from tests.conftest import REPO
 
 COMPOSE = REPO / "docker-compose.airflow.yml"
@@ -89,7 +89,7 @@ def test_pipeline_env_matches_what_pipelines_reads(services):
         mlflow_own = {"MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"}  # read by MLflow itself
         ours = {k for k in env if k.startswith(("MLOPS_", "MLFLOW_", "OPTUNA_", "ALERT_"))} - mlflow_own
         assert ours <= set(ENV_VARS), f"{name} sets variables pipelines never reads: {ours - set(ENV_VARS)}"
-    source = "".join(p.read_text() for p in (REPO / "pipelines").glob("*.py"))
+    source = "".join(p.read_text() for p in (REPO / "pipelines").rglob("*.py"))
     for var in ENV_VARS:
         assert f'"{var}"' in source.replace("ENV_VARS", ""), f"{var} is listed but not read"
 
@@ -98,7 +98,7 @@ VAR = re.compile(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)(:?[-?][^}]*)?\}")
 
 
 def test_variables_are_documented_and_generated():
-    from pipelines.secrets import generate
+    from pipelines.resources.secrets import generate
 
     example = (REPO / ".env.example").read_text()
     defined = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", example, re.M))

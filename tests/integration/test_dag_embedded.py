@@ -8,9 +8,8 @@ import json
 import pendulum
 import pytest
 
-from pipelines import layout, names
-from pipelines.contracts import Evaluation, Extracted
-from pipelines.feed import feed_synthetic
+from pipelines.contracts import Evaluation, Extracted, layout, names
+from pipelines.steps.feed import feed_synthetic
 
 pytestmark = pytest.mark.integration
 

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import names
-from pipelines.contracts import DecisionRecord, RunSpec
-from pipelines.databases import create_databases, drop_databases
+from pipelines.contracts import DecisionRecord, RunSpec, names
+from pipelines.resources.databases import create_databases, drop_databases
 from tests.conftest import PG_ADMIN, REPO, require_pg, small
 from tests.faultkit import BIN, MlflowServer, Proxy, free_port, wait_http
 
@@ -129,8 +128,8 @@ def check_registry(res, project: str = "bankchurn") -> str:
 @pytest.fixture(scope="module")
 def fed(stack):
     from pipelines.config import load_project
-    from pipelines.feed import feed_synthetic
     from pipelines.resources import Resources
+    from pipelines.steps.feed import feed_synthetic
 
     feed_synthetic(Resources.from_env().lake, load_project("bankchurn"), D(2026, 1, 1), D(2026, 1, 30), rows_per_day=220, seed=21)
 
@@ -140,8 +139,7 @@ def spec(day: D, n_trials: int = 2, **kw) -> RunSpec:
 
 
 def test_s3_outage_during_extract_and_a_cut_snapshot_upload(stack, fed, res, cfg):
-    from pipelines.extract import load_snapshot
-    from pipelines.steps import step_extract
+    from pipelines.steps.extract import load_snapshot, step_extract
 
     c, proxy = small(cfg, n_trials=2), stack["s3_proxy"]
     proxy.down()
@@ -161,8 +159,13 @@ def test_s3_outage_during_extract_and_a_cut_snapshot_upload(stack, fed, res, cfg
 
 
 def test_mlflow_down_during_train_evaluate_and_register(stack, fed, res, cfg, monkeypatch):
-    from pipelines import promotion
-    from pipelines.steps import step_evaluate, step_extract, step_plan_search, step_refit, step_register, step_tune, step_validate
+    from pipelines.steps import promotion
+    from pipelines.steps.evaluate import step_evaluate
+    from pipelines.steps.extract import step_extract
+    from pipelines.steps.refit import step_refit
+    from pipelines.steps.register import step_register
+    from pipelines.steps.train import step_plan_search, step_tune
+    from pipelines.steps.validate import step_validate
 
     c, proxy = small(cfg, n_trials=2), stack["mlflow_proxy"]
     s = spec(D(2026, 1, 28))
@@ -232,7 +235,8 @@ def test_mlflow_down_during_train_evaluate_and_register(stack, fed, res, cfg, mo
 
 
 def stack_train(res, c, s, ex):  # type: ignore[no-untyped-def]
-    from pipelines.steps import step_train, step_validate
+    from pipelines.steps.train import step_train
+    from pipelines.steps.validate import step_validate
 
     return step_train(res, c, s, ex, step_validate(res, c, s, ex))
 
@@ -241,7 +245,9 @@ def test_postgres_connections_killed_during_a_two_worker_search(stack, fed, res,
     import optuna
     import psycopg2
 
-    from pipelines.steps import step_extract, step_train, step_validate
+    from pipelines.steps.extract import step_extract
+    from pipelines.steps.train import step_train
+    from pipelines.steps.validate import step_validate
 
     c = small(cfg, n_trials=6)
     s = spec(D(2026, 1, 22), n_trials=6, optuna_workers=2)
@@ -282,7 +288,7 @@ def test_postgres_connections_killed_during_a_two_worker_search(stack, fed, res,
 KILLER = """
 import os, signal, sys, json
 from pipelines.contracts import Evaluation, RunSpec
-from pipelines.promotion import decide_and_move
+from pipelines.steps.promotion import decide_and_move
 from pipelines.resources import Resources
 from pipelines.config import load_project
 res = Resources.from_env()
@@ -306,7 +312,7 @@ def _candidate(res, cfg, beats: str):  # type: ignore[no-untyped-def]
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from tests.unit.test_policy import report
+    from tests.unit.domain.test_policy import report
 
     if not hasattr(_candidate, "uri"):
         run_id = res.registry.start_run("bankchurn", "fault", {})
@@ -324,7 +330,7 @@ def _candidate(res, cfg, beats: str):  # type: ignore[no-untyped-def]
 def champion_and_previous(res, cfg):
     """A champion and a rollback target (the order-independent start of the registry tests)."""
     from pipelines.contracts import Evaluation
-    from pipelines.promotion import decide_and_move
+    from pipelines.steps.promotion import decide_and_move
 
     while not {names.CHAMPION, names.PREVIOUS} <= set(res.registry.aliases("bankchurn")):
         champ = res.registry.aliases("bankchurn").get(names.CHAMPION)
@@ -336,7 +342,7 @@ def champion_and_previous(res, cfg):
 
 
 def test_register_killed_at_each_alias_write_then_retried(stack, res, cfg, champion_and_previous):
-    from pipelines.promotion import decide_and_move
+    from pipelines.steps.promotion import decide_and_move
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for k in (1, 2):  # before the champion write, before the previous write
@@ -361,9 +367,9 @@ def _race_register(env: dict, v: str, uri: str, out: str) -> None:
     os.environ.update(env)
     from pipelines.config import load_project
     from pipelines.contracts import Evaluation
-    from pipelines.promotion import decide_and_move
     from pipelines.resources import Resources
-    from tests.unit.test_policy import report
+    from pipelines.steps.promotion import decide_and_move
+    from tests.unit.domain.test_policy import report
 
     res = Resources.from_env()
     cfg = load_project("bankchurn")
@@ -381,8 +387,8 @@ def _race_register(env: dict, v: str, uri: str, out: str) -> None:
 def _race_rollback(env: dict, out: str) -> None:
     os.environ.update(env)
     from pipelines.config import load_project
-    from pipelines.operations import rollback
     from pipelines.resources import Resources
+    from pipelines.steps.operations import rollback
 
     Path(out).write_text(json.dumps(rollback(Resources.from_env(), load_project("bankchurn"), "race", by="ops")))
 

@@ -9,12 +9,15 @@ import datetime as dt
 import pytest
 from mlflow.exceptions import MlflowException
 
-from pipelines import names
 from pipelines.config import load_project
-from pipelines.contracts import Evaluation, RunSpec
-from pipelines.extract import load_snapshot
-from pipelines.feed import feed_synthetic
-from pipelines.steps import run_all, step_evaluate, step_extract, step_register, step_train, step_validate
+from pipelines.contracts import Evaluation, RunSpec, names
+from pipelines.steps.evaluate import step_evaluate
+from pipelines.steps.extract import load_snapshot, step_extract
+from pipelines.steps.feed import feed_synthetic
+from pipelines.steps.pipeline import run_all
+from pipelines.steps.register import step_register
+from pipelines.steps.train import step_train
+from pipelines.steps.validate import step_validate
 from tests.conftest import small
 
 pytestmark = pytest.mark.integration
@@ -87,9 +90,9 @@ def test_pyfunc_serving_and_evaluation_give_the_same_labels(project, res, lake, 
     import mlflow.pyfunc
     from fastapi.testclient import TestClient
 
-    from pipelines.evaluate import model_threshold
+    from pipelines.config.settings import ServingSettings
+    from pipelines.domain.evaluate import model_threshold
     from pipelines.serving import create_app
-    from pipelines.settings import ServingSettings
 
     cfg = small(load_project(project), n_trials=2)
     feed_synthetic(lake, cfg, D(2026, 1, 1), D(2026, 1, 20), rows_per_day=300 if project == "bankchurn" else 150, seed=4)

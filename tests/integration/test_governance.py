@@ -12,12 +12,12 @@ import pytest
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 
-from pipelines import names
-from pipelines.contracts import Evaluation, RunSpec, Trained
-from pipelines.estimators import build_pipeline
-from pipelines.extract import extract, load_snapshot
-from pipelines.feed import feed_synthetic
-from pipelines.steps import step_evaluate, step_register
+from pipelines.contracts import Evaluation, RunSpec, Trained, names
+from pipelines.domain.estimators import build_pipeline
+from pipelines.steps.evaluate import step_evaluate
+from pipelines.steps.extract import extract, load_snapshot
+from pipelines.steps.feed import feed_synthetic
+from pipelines.steps.register import step_register
 from tests.conftest import small
 
 pytestmark = pytest.mark.integration

@@ -9,11 +9,10 @@ import shutil
 import pendulum
 import pytest
 
-from pipelines import names
 from pipelines.config import load_project
-from pipelines.contracts import Evaluation, Extracted
-from pipelines.extract import load_snapshot
-from pipelines.feed import feed_synthetic
+from pipelines.contracts import Evaluation, Extracted, names
+from pipelines.steps.extract import load_snapshot
+from pipelines.steps.feed import feed_synthetic
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -61,7 +60,7 @@ def test_onboarding_a_csv_with_string_labels_needs_no_code(tmp_path, res, lake, 
     from airflow.dag_processing.dagbag import DagBag
 
     from pipelines.cli import main
-    from tests.unit.test_onboarding import credit_default
+    from tests.unit.onboarding.test_onboarding import credit_default
 
     projects, suites = tmp_path / "projects", tmp_path / "expectations"
     shutil.copytree(REPO / "pipelines" / "projects", projects)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.databases import DatabaseSetupError, create_databases, drop_databases
+from pipelines.resources.databases import DatabaseSetupError, create_databases, drop_databases
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -153,9 +153,9 @@ def test_dag_on_s3_postgres_and_mlflow_server(stores, s3, mlflow_server, tmp_pat
     import numpy as np
 
     from pipelines.config import load_project
-    from pipelines.model_types import ALLOWED_TYPES
-    from pipelines.synthetic import generate_bankchurn
-    from pipelines.tracking import Registry
+    from pipelines.domain.synthetic import generate_bankchurn
+    from pipelines.resources.model_types import ALLOWED_TYPES
+    from pipelines.resources.registry import Registry
 
     for k in s3["env"]:
         monkeypatch.delenv(k, raising=False)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.databases import drop_databases
+from pipelines.resources.databases import drop_databases
 from tests.conftest import REPO, load_script, require_pg
 
 pytestmark = pytest.mark.integration

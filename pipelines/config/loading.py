@@ -1,0 +1,54 @@
+"""Loading a project YAML: a bad file fails with the dotted field path and the reason, before any
+task runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from pipelines.config.base import ProjectConfigError
+from pipelines.config.project import ProjectConfig
+from pipelines.config.settings import Settings, get_settings
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"invalid project file {path}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  - {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_project_file(path: Path) -> ProjectConfig:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as e:
+        raise ProjectConfigError(f"project file not found: {path}") from e
+    except yaml.YAMLError as e:
+        raise ProjectConfigError(f"project file {path} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ProjectConfigError(f"project file {path} must hold a mapping, got {type(raw).__name__}")
+    try:
+        cfg = ProjectConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ProjectConfigError(_format_errors(path, e)) from e
+    if cfg.name != path.stem:
+        raise ProjectConfigError(f"project file {path}: name {cfg.name!r} must match the file name {path.stem!r}")
+    return cfg
+
+
+def project_names(settings: Settings | None = None) -> list[str]:
+    s = settings or get_settings()
+    return sorted(p.stem for p in s.projects_dir.glob("*.yaml"))
+
+
+def load_project(name: str, settings: Settings | None = None) -> ProjectConfig:
+    s = settings or get_settings()
+    path = s.projects_dir / f"{name}.yaml"
+    if not path.exists():
+        known = project_names(s)
+        raise ProjectConfigError(f"unknown project {name!r}; known projects in {s.projects_dir}: {known}")
+    return load_project_file(path)
