@@ -28,7 +28,7 @@ export PYTHONPATH := $(ROOT)
 export PATH := $(BIN):$(PATH)
 
 .PHONY: install lock demo demo-drift up serve test test-unit test-dags test-integration test-faults lint audit-deps secrets \
-        up-stack down-stack bench-quality bench-serving bench-gate bench-scale bench-hostile clean
+        up-stack down-stack bench-quality bench-serving bench-gate bench-scale bench-hostile bench-validation clean
 
 install: $(VENV)/.installed
 
@@ -123,3 +123,5 @@ bench-scale: install
 	$(BIN)/python benchmarks/bench_scale.py
 bench-hostile: install
 	$(BIN)/python benchmarks/bench_hostile.py
+bench-validation: install
+	$(BIN)/python benchmarks/bench_validation.py

@@ -42,6 +42,7 @@ def cmd_init(a: argparse.Namespace, s: Settings) -> int:
     yaml_path, suite_path, dropped = init_project(a.name, Path(a.from_csv), target=a.target, positive=a.positive,
                                                   time_column=a.time_column, projects_dir=s.projects_dir,
                                                   expectations_dir=s.expectations_dir, start=a.start, tolerance=a.tolerance,
+                                                  days=(a.end - a.start).days + 1, batch_rows=a.batch_rows,
                                                   overwrite=a.overwrite)
     print(f"drafted {yaml_path} and {suite_path} (review both in git)")
     for line in dropped:
@@ -97,6 +98,8 @@ def add_data_commands(sub: Any) -> None:
     i.add_argument("--start", type=date_arg, default=dt.date.today() - dt.timedelta(days=60), help="first day of the imported range")
     i.add_argument("--end", type=date_arg, default=dt.date.today() - dt.timedelta(days=1), help="last day of the imported range")
     i.add_argument("--tolerance", type=float, default=0.3, help="relative tolerance of category shares and flag rates (0.3)")
+    i.add_argument("--batch-rows", type=positive_int,
+                   help="rows of one daily partition the suite's distribution bounds are sized for (default: the CSV over the days)")
     i.add_argument("--no-import", action="store_true", help="only draft the files")
     i.add_argument("--overwrite", action="store_true", help="redraft existing files")
     i.set_defaults(fn=cmd_init)

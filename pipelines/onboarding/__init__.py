@@ -10,17 +10,19 @@ The drafts are meant to be reviewed in git, not trusted blindly; they are comple
   small categoricals as slices;
 * GX suite: the exact column set, types, null fractions, numeric ranges with a margin (value sets
   for small integer codes; counts with a thin tail get a range), categorical value sets, row count
-  -- and distribution checks: every category's share and every binary flag's rate within a
-  tolerance (a zeroed flag or a halved category fails the gate).
+  -- and distribution checks sized for one daily partition (`distribution.py`): every category's,
+  code's and flag's share; every numeric column's quantiles, standard deviation floor, share of
+  zeros and distinct values (a constant, zeroed, collapsed or rescaled column fails the gate).
 
 May import: pandas, yaml, GX and the layers below the edges. Public names are re-exported here.
 """
 
 from __future__ import annotations
 
-from pipelines.onboarding.profile import ColumnProfile, OnboardingError, profile, profile_column
+from pipelines.onboarding.distribution import share_bounds
+from pipelines.onboarding.profile import ColumnProfile, OnboardingError, default_batch_rows, profile, profile_column
 from pipelines.onboarding.project import draft_project, init_project, project_yaml
-from pipelines.onboarding.suite import draft_suite, share_bounds, suite_json
+from pipelines.onboarding.suite import draft_suite, suite_json
 
-__all__ = ["ColumnProfile", "OnboardingError", "draft_project", "draft_suite", "init_project", "profile", "profile_column",
-           "project_yaml", "share_bounds", "suite_json"]
+__all__ = ["ColumnProfile", "OnboardingError", "default_batch_rows", "draft_project", "draft_suite", "init_project", "profile",
+           "profile_column", "project_yaml", "share_bounds", "suite_json"]

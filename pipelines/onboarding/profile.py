@@ -1,5 +1,6 @@
 """Profiling a CSV for onboarding: each column's kind (numeric, binary flag, categorical, time, or
-dropped with the reason), null share, range, value set and shares.
+dropped with the reason), null share, range, value set and shares, and for numeric columns the
+distribution a daily partition of `batch_rows` rows shows (`pipelines.onboarding.distribution`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from typing import Any
 
 import pandas as pd
 
+from pipelines.onboarding.distribution import MIN_BATCH_ROWS, NumericDistribution, numeric_distribution
+
 NUMERIC_TYPES = ["int64", "int32", "Int64", "float64", "float32", "Float64", "bool", "boolean"]
 TEXT_TYPES = ["object", "str", "string", "StringDtype"]
 DATE_TYPES = ["datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]", "object", "str", "string"]
 MAX_CATEGORIES = 30
 MIN_SHARE = 0.05  # categories below this share get no share check (too noisy)
+SPREAD_TOLERANCE = 0.5  # a standard deviation or a distinct-value floor may halve (below its clean-batch low)
 
 
 class OnboardingError(ValueError):
@@ -34,6 +38,8 @@ class ColumnProfile:
     rate: float | None = None  # binary flags: share of 1s
     number: bool = True  # stored as numbers (else text)
     date: bool = False
+    batch_rows: int = MIN_BATCH_ROWS  # the daily partition the tolerances are sized for
+    dist: NumericDistribution | None = None  # numeric columns that are not codes
 
 
 def _is_binary(s: pd.Series) -> bool:
@@ -60,11 +66,12 @@ def _open_ended_count(s: pd.Series) -> bool:
     return contiguous and float((v == values[-1]).mean()) < 0.01
 
 
-def profile_column(s: pd.Series, *, protected: set[str], time_column: str | None = None) -> ColumnProfile:
+def profile_column(s: pd.Series, *, protected: set[str], time_column: str | None = None, batch_rows: int = MIN_BATCH_ROWS
+                   ) -> ColumnProfile:
     name, n = str(s.name), max(len(s), 1)
     nulls, distinct = float(s.isna().mean()), int(s.nunique(dropna=True))
     p = ColumnProfile(name=name, kind="dropped", nulls=nulls, distinct=distinct, number=pd.api.types.is_numeric_dtype(s),
-                      date=_looks_datetime(s))
+                      date=_looks_datetime(s), batch_rows=max(MIN_BATCH_ROWS, batch_rows))
     if name == time_column:
         p.kind = "time"
     elif distinct <= 1 and name not in protected:
@@ -79,8 +86,12 @@ def profile_column(s: pd.Series, *, protected: set[str], time_column: str | None
             p.reason = f"id-like: {distinct / n:.0%} distinct integers"
         else:
             p.kind, p.low, p.high = "numeric", float(s.min()), float(s.max())
-            if distinct <= 10 and integer_like and not _open_ended_count(s):
-                p.values = sorted(int(v) for v in pd.unique(s.dropna()))
+            if distinct <= 10 and integer_like:  # a code or a small count: each value's share is checked
+                p.shares = {str(int(k)): float(v) for k, v in s.dropna().value_counts(normalize=True).items()}
+                if not _open_ended_count(s):
+                    p.values = sorted(int(v) for v in pd.unique(s.dropna()))
+            if not p.values:  # a measurement or a count: its distribution is checked
+                p.dist = numeric_distribution(s, p.batch_rows, SPREAD_TOLERANCE)
     elif distinct > MAX_CATEGORIES and name not in protected:
         p.reason = f"free text or an identifier: {distinct} distinct values"
     else:
@@ -90,12 +101,20 @@ def profile_column(s: pd.Series, *, protected: set[str], time_column: str | None
     return p
 
 
-def profile(df: pd.DataFrame, target: str, time_column: str | None = None, keep: set[str] | None = None) -> dict[str, ColumnProfile]:
+def default_batch_rows(rows: int, days: int = 60) -> int:
+    """`init` spreads a CSV over `days` daily partitions: one of them is the batch the tolerances are for."""
+    return max(MIN_BATCH_ROWS, round(rows / max(days, 1)))
+
+
+def profile(df: pd.DataFrame, target: str, time_column: str | None = None, keep: set[str] | None = None,
+            batch_rows: int | None = None) -> dict[str, ColumnProfile]:
     """Each column's kind and statistics; `keep` names columns that must stay features (redrafting a
-    shipped project's suite), so they are profiled instead of dropped."""
+    shipped project's suite), so they are profiled instead of dropped. Tolerances are sized for a
+    daily partition of `batch_rows` rows (default: the CSV spread over 60 days)."""
     if target not in df.columns:
         raise OnboardingError(f"the CSV has no column {target!r}; columns: {list(df.columns)}")
     if time_column and time_column not in df.columns:
         raise OnboardingError(f"the CSV has no column {time_column!r} for --time-column")
     protected = {target} | (keep or set())
-    return {c: profile_column(df[c], protected=protected, time_column=time_column) for c in df.columns}
+    batch = batch_rows or default_batch_rows(len(df))
+    return {c: profile_column(df[c], protected=protected, time_column=time_column, batch_rows=batch) for c in df.columns}

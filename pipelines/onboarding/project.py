@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from pipelines.onboarding.profile import ColumnProfile, OnboardingError, profile
+from pipelines.onboarding.profile import ColumnProfile, OnboardingError, default_batch_rows, profile
 from pipelines.onboarding.suite import draft_suite, suite_json
 
 
@@ -85,12 +85,15 @@ def project_yaml(doc: dict[str, Any], cols: dict[str, ColumnProfile]) -> str:
 
 
 def init_project(name: str, csv: Path, *, target: str, positive: str | None, time_column: str | None, projects_dir: Path,
-                 expectations_dir: Path, start: dt.date, tolerance: float = 0.3, overwrite: bool = False) -> tuple[Path, Path, list[str]]:
-    """Write the draft YAML and suite; returns their paths and the lines explaining dropped columns."""
+                 expectations_dir: Path, start: dt.date, tolerance: float = 0.3, overwrite: bool = False, days: int = 60,
+                 batch_rows: int | None = None) -> tuple[Path, Path, list[str]]:
+    """Write the draft YAML and suite; returns their paths and the lines explaining dropped columns. The
+    suite's distribution bounds are sized for one daily partition: `batch_rows`, by default the CSV's
+    rows spread over `days` days (as `init` imports it)."""
     if not re.fullmatch(r"[a-z][a-z0-9_]{1,40}", name):
         raise OnboardingError(f"project name {name!r}: lower-case letters, digits and _ (2-41 characters, starting with a letter)")
     df = pd.read_csv(csv)
-    cols = profile(df, target, time_column)
+    cols = profile(df, target, time_column, batch_rows=batch_rows or default_batch_rows(len(df), days))
     doc = draft_project(name, df, cols, target=target, positive=positive, time_column=time_column, start=start)
     yaml_path, suite_path = projects_dir / f"{name}.yaml", expectations_dir / f"{name}.json"
     for p in (yaml_path, suite_path):

@@ -45,8 +45,7 @@ def test_drifted_but_plausible_data_passes(cfg):
 
 @pytest.mark.parametrize(("corrupt", "needle"), [
     (lambda d: d.assign(IsActiveMember=0), "expect_column_mean_to_be_between[IsActiveMember]"),
-    (lambda d: pd.concat([d[d.Geography != "Spain"], d[d.Geography == "Spain"].sample(frac=0.4, random_state=0)]),
-     "expect_column_values_to_be_in_set[Geography]"),
+    (lambda d: d[d.Geography != "Spain"], "expect_column_values_to_be_in_set[Geography]"),  # a country's feed missing
 ])
 def test_distribution_corruption_is_refused(cfg, corrupt, needle):
     real = pd.read_csv(DATA / "Churn_Modelling.csv")
