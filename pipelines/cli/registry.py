@@ -70,6 +70,16 @@ def cmd_rollback(a: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def cmd_rollout(a: argparse.Namespace, s: Settings) -> int:
+    from pipelines.steps.operations import set_rollout
+
+    r = set_rollout(resources_of(s), project_of(s, a.project), a.mode, a.share if a.mode == "canary" else 0.0, a.reason, a.by)
+    what = {"off": "only the champion answers", "shadow": f"challenger v{r['challenger']} scores every request after the response",
+            "canary": f"challenger v{r['challenger']} answers {r['share']:.0%} of records (stable hash of the id)"}[a.mode]
+    print(f"{a.project}: rollout {a.mode}: {what}; champion v{r['champion']}. The service picks it up at its next poll.")
+    return 0
+
+
 def cmd_compare(a: argparse.Namespace, s: Settings) -> int:
     from pipelines.steps.operations import compare, format_compare
 
@@ -96,6 +106,14 @@ def add_registry_commands(sub: Any) -> None:
     rb.add_argument("--reason", default="manual rollback")
     rb.add_argument("--by")
     rb.set_defaults(fn=cmd_rollback)
+
+    ro = sub.add_parser("rollout", help="online rollout of the challenger: shadow, canary --share S, or off (no restart)")
+    ro.add_argument("project")
+    ro.add_argument("mode", choices=["shadow", "canary", "off"])
+    ro.add_argument("--share", type=float, default=0.1, help="canary: share of records the challenger answers (default 0.1)")
+    ro.add_argument("--reason", default="")
+    ro.add_argument("--by")
+    ro.set_defaults(fn=cmd_rollout)
 
     cp = sub.add_parser("compare", help="two versions side by side: global and per-slice metrics, deltas, CIs")
     cp.add_argument("project")

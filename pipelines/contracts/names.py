@@ -39,6 +39,8 @@ DECISION_STATE = "mlops.decision_state"  # recorded (moves pending) | applied
 
 # Registered-model tag: the write-ahead journal of alias moves in progress (JSON).
 PENDING_MOVES = "mlops.pending_moves"
+# Registered-model tag: how the prediction service rolls `challenger` out (JSON, `contracts.rollout`).
+ROLLOUT = "mlops.rollout"
 
 # Experiment tags: open runs in MLflow's model-training views, not the GenAI ones.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"

@@ -9,20 +9,23 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
+import json
 import logging
 import uuid
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+import orjson
+from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from pipelines.config import ProjectConfig, load_project, project_names
 from pipelines.config.settings import Settings
 from pipelines.contracts import names
 from pipelines.resources import Resources
 from pipelines.serving.guard import Guard, finite_json
-from pipelines.serving.schema import BATCH_LIMIT, BatchPrediction, Prediction, batch_model, record_model
+from pipelines.serving.columnar import BatchInvalid, BatchValidator
+from pipelines.serving.schema import BATCH_LIMIT, UNBOUNDED, BatchPrediction, Prediction, record_model, request_schemas, suite_constraints
 from pipelines.serving.service import Service
 
 log = logging.getLogger("pipelines.serving")
@@ -122,38 +125,85 @@ def create_app(settings: Settings | None = None, *, insecure: bool = False, res:
     return app
 
 
+def parse_json(body: bytes) -> Any:
+    """orjson for speed; a body it refuses (NaN/Infinity literals, numbers beyond float64) is parsed by
+    the standard library so the validator can name the field, instead of a bare 'invalid JSON'."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError) as e:
+            raise BatchInvalid([{"type": "json_invalid", "loc": ["body"], "msg": f"JSON decode error: {str(e)[:200]}", "input": None}]) from e
+
+
+def batch_records(body: Any) -> list[Any]:
+    if not isinstance(body, dict):
+        raise BatchInvalid([{"type": "model_attributes_type", "loc": ["body"], "msg": "Input should be an object", "input": None}])
+    extra = sorted(str(k) for k in body if k != "records")
+    if extra:
+        raise BatchInvalid([{"type": "extra_forbidden", "loc": ["body", k], "msg": "Extra inputs are not permitted", "input": None}
+                            for k in extra[:10]])
+    records = body.get("records")
+    if not isinstance(records, list):
+        raise BatchInvalid([{"type": "list_type" if "records" in body else "missing", "loc": ["body", "records"],
+                             "msg": "Input should be a valid list" if "records" in body else "Field required", "input": None}])
+    if not 1 <= len(records) <= BATCH_LIMIT:
+        raise BatchInvalid([{"type": "too_long" if records else "too_short", "loc": ["body", "records"],
+                             "msg": f"records should have 1 to {BATCH_LIMIT} items, not {len(records)}", "input": None}])
+    return records
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
 def _add_project_routes(app: FastAPI, svc: Service, project: str, cfg: ProjectConfig, s: Settings, authorize: Any, request_id: Any) -> None:
     Record = record_model(cfg, s.expectations_dir)
-    Batch = batch_model(cfg, Record)
+    one_schema, batch_schema = request_schemas(Record)
+    svc.validators[project] = BatchValidator(cfg, suite_constraints(cfg, s.expectations_dir), unbounded=UNBOUNDED)
     errors: dict[int | str, dict[str, Any]] = {401: {"description": "bad token"}, 413: {"description": "too large"},
-                                               422: {"description": "invalid record"}, 503: {"description": "no model loaded"}}
+                                               422: {"description": "invalid record: each error names row, field, value and rule"},
+                                               503: {"description": "no model loaded"}}
 
-    def predict(record: Record, rid: str = Depends(request_id)) -> Prediction:  # type: ignore[valid-type]
-        return svc.predict(project, [record.model_dump()], rid)[1][0]  # type: ignore[attr-defined]
+    def body_of(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
-    def predict_batch(batch: Batch, rid: str = Depends(request_id)) -> BatchPrediction:  # type: ignore[valid-type]
-        slot, out = svc.predict(project, [r.model_dump() for r in batch.records], rid)  # type: ignore[attr-defined]
-        return BatchPrediction(project=project, model_version=slot.version, request_id=rid, count=len(out), predictions=out)
+    async def predict(request: Request, tasks: BackgroundTasks, rid: str = Depends(request_id)) -> Response:
+        try:
+            _, out, after = svc.predict(project, [parse_json(await request.body())], rid, ("body",))
+        except BatchInvalid as e:
+            return _json({"detail": e.errors, "error_count": e.total}, 422)
+        tasks.add_task(after)
+        return _json(out[0])
+
+    async def predict_batch(request: Request, tasks: BackgroundTasks, rid: str = Depends(request_id)) -> Response:
+        try:
+            slot, out, after = svc.predict(project, batch_records(parse_json(await request.body())), rid, ("body", "records"))
+        except BatchInvalid as e:
+            return _json({"detail": e.errors, "error_count": e.total}, 422)
+        tasks.add_task(after)
+        return _json({"project": project, "model_version": slot.version, "request_id": rid, "count": len(out), "predictions": out})
 
     def model_info() -> dict[str, Any]:
         slot = svc.slots.get(project)
         if slot is None:
             raise HTTPException(503, f"no model loaded for {project!r}")
+        challenger, rollout = svc.challengers.get(project), svc.rollouts.get(project)
         return {"project": project, "alias": names.CHAMPION, "version": slot.version, "loaded_at": slot.loaded_at,
                 "as_of": slot.tags.get(names.AS_OF), "training_window": slot.tags.get(names.WINDOW), "threshold": slot.threshold,
                 "family": slot.tags.get(names.FAMILY), "decision": slot.tags.get(names.DECISION),
-                "decision_reason": slot.tags.get(names.DECISION_REASON)}
+                "decision_reason": slot.tags.get(names.DECISION_REASON),
+                "rollout": rollout.model_dump(exclude_none=True) if rollout else {"mode": "off", "share": 0.0},
+                "challenger_version": challenger.version if challenger else None}
 
-    # This module postpones annotations; the per-project models are locals, so bind them explicitly.
-    predict.__annotations__["record"] = Record
-    predict_batch.__annotations__["batch"] = Batch
     deps = [Depends(authorize)]
     app.post(f"/v1/{project}/predict", response_model=Prediction, tags=[project], dependencies=deps, responses=errors,
-             summary=f"{project}: score one record")(predict)
+             openapi_extra=body_of(one_schema), summary=f"{project}: score one record")(predict)
     app.post(f"/v1/{project}/predict_batch", response_model=BatchPrediction, tags=[project], dependencies=deps, responses=errors,
-             summary=f"{project}: score up to {BATCH_LIMIT} records")(predict_batch)
+             openapi_extra=body_of(batch_schema), summary=f"{project}: score up to {BATCH_LIMIT} records")(predict_batch)
     app.get(f"/v1/{project}/model", tags=[project], dependencies=deps, responses=errors,
-            summary=f"{project}: the served version, its window and decision")(model_info)
+            summary=f"{project}: the served version, its window, decision and rollout")(model_info)
 
 
 def is_loopback(host: str) -> bool:

@@ -58,6 +58,9 @@ def record_model(cfg: ProjectConfig, expectations_dir: Any) -> type[BaseModel]:
         fields[col] = (typ, Field(**kw)) if c.get("required", False) else (typ | None, Field(None, **kw))
     for col in cfg.input_columns[len(cfg.features):]:  # raw inputs only feature engineering reads (e.g. a date)
         fields[col] = (str, Field(description=f"raw input {col} (used by feature engineering)", max_length=64))
+    if cfg.id_column:
+        fields[cfg.id_column] = (int | str | None, Field(None, description=f"the record's id ({cfg.id_column}): logged with the "
+                                                          "prediction for the outcome join; a canary routes by it", max_length=64))
     config = ConfigDict(extra="forbid", allow_inf_nan=False)
     return create_model(f"{cfg.name.title()}Record", __config__=config, **fields)  # type: ignore[call-overload, no-any-return]
 
@@ -68,10 +71,22 @@ def batch_model(cfg: ProjectConfig, record: type[BaseModel]) -> type[BaseModel]:
                                                      description=f"1 to {BATCH_LIMIT} records")))
 
 
+def request_schemas(record: type[BaseModel], batch_limit: int = BATCH_LIMIT) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The OpenAPI request bodies of /predict and /predict_batch, from the record model. The routes
+    validate with `columnar.BatchValidator` (same rules, one pass per column); the spec stays the
+    record model's, so clients and schemathesis see every type, range and value set."""
+    one = record.model_json_schema()
+    many = {"type": "object", "additionalProperties": False, "required": ["records"],
+            "properties": {"records": {"type": "array", "items": one, "minItems": 1, "maxItems": batch_limit,
+                                       "description": f"1 to {batch_limit} records"}}}
+    return one, many
+
+
 class Prediction(BaseModel):
     project: str
     model_version: str
     request_id: str
+    arm: Literal["champion", "challenger"] = "champion"
     probability: float | None = None
     label: int | None = None
     class_label: str | None = None

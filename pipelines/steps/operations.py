@@ -74,6 +74,32 @@ def rollback(res: Resources, cfg: ProjectConfig, reason: str = "rollback", by: s
     return record
 
 
+def set_rollout(res: Resources, cfg: ProjectConfig, mode: str, share: float = 0.0, reason: str = "", by: str | None = None
+                ) -> dict[str, Any]:
+    """Write the project's rollout tag (the prediction service picks it up at its next poll, no
+    restart) and audit it. Shadow or canary needs a `challenger` that is not the champion."""
+    from pydantic import ValidationError
+
+    from pipelines.contracts.rollout import Rollout
+
+    who, at = by or res.settings.user, now()
+    try:
+        rollout = Rollout(mode=mode, share=share, set_by=who, set_at=at, reason=reason or None)  # type: ignore[arg-type]
+    except ValidationError as e:
+        raise GovernanceError(f"rollout {mode} --share {share}: {e.errors()[0]['msg']}") from e
+    aliases = res.registry.aliases(cfg.name)
+    if mode != "off":
+        chal = aliases.get(names.CHALLENGER)
+        if chal is None or chal == aliases.get(names.CHAMPION):
+            raise GovernanceError(f"{cfg.name} has no challenger distinct from the champion: nothing to roll out in {mode}")
+    previous = res.registry.model_tags(cfg.name).get(names.ROLLOUT)
+    res.registry.set_model_tag(cfg.name, names.ROLLOUT, rollout.to_tag())
+    record = {"action": "rollout", "project": cfg.name, "mode": mode, "share": rollout.share, "champion": aliases.get(names.CHAMPION),
+              "challenger": aliases.get(names.CHALLENGER), "previous_setting": previous, "by": who, "reason": reason, "at": at}
+    _audit(res, cfg.name, record)
+    return record
+
+
 def resolve(res: Resources, project: str, ref: str) -> VersionInfo:
     """`champion` / `challenger` / `previous` or a version number."""
     if ref.isdigit():

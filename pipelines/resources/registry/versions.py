@@ -24,6 +24,16 @@ class VersionRegistry(MlflowClientBase):
             raise
         return {str(k): str(v) for k, v in (rm.aliases or {}).items()}
 
+    def snapshot(self, project: str) -> tuple[dict[str, str], dict[str, str]]:
+        """(aliases, registered-model tags) read in ONE call; ({}, {}) when no model is registered."""
+        try:
+            rm = self.client.get_registered_model(project)
+        except Exception as e:
+            if is_not_found(e):
+                return {}, {}
+            raise
+        return {str(k): str(v) for k, v in (rm.aliases or {}).items()}, dict(rm.tags or {})
+
     def model_tags(self, project: str) -> dict[str, str]:
         try:
             return dict(self.client.get_registered_model(project).tags)
