@@ -236,11 +236,13 @@ class Service:
         cfg, slot = self.configs[project], part.slot
         base = {"project": project, "model_version": slot.version, "request_id": request_id, "arm": part.arm}
         if part.value is not None:
-            return [{**base, "prediction": v} for v in np.round(part.value, 4).tolist()]
+            empty = {"probability": None, "label": None, "class_label": None, "risk_level": None, "threshold": None}
+            return [{**base, **empty, "prediction": v} for v in np.round(part.value, 4).tolist()]
         assert part.probability is not None and part.label is not None
         neg = cfg.negative_label or f"not {cfg.positive_label}"
         names_ = (neg, cfg.positive_label)
-        return [{**base, "probability": p, "label": lab, "class_label": names_[lab], "risk_level": r, "threshold": slot.threshold}
+        return [{**base, "probability": p, "label": lab, "class_label": names_[lab], "risk_level": r, "threshold": slot.threshold,
+                 "prediction": None}
                 for p, lab, r in zip(np.round(part.probability, 6).tolist(), part.label.tolist(), self.risk(part.probability).tolist())]
 
     def _log(self, project: str, checked: Validated, part: Scored, request_id: str) -> None:
