@@ -106,97 +106,21 @@ class BatchValidator:
         for col in self.columns:
             vals = [r.get(col.name) for r in records]
             if col.kind == "number":
-                data[col.name] = self._numbers(col, vals, where, errors)
+                data[col.name] = _numbers(col, vals, where, errors)
             else:
-                data[col.name] = self._texts(col, vals, where, errors)
+                data[col.name] = _texts(col, vals, where, errors)
             if col.required:
-                for i, r in enumerate(records):
-                    if col.name not in r:
-                        errors.append({"type": "missing", "loc": where(i, col.name), "msg": "Field required", "input": None})
+                absent = [i for i, r in enumerate(records) if col.name not in r]
+                if absent:  # one error per absent field: not also "None is not a valid number"
+                    gone = {tuple(where(i, col.name)) for i in absent}
+                    errors[:] = [e for e in errors if tuple(e["loc"]) not in gone]
+                    errors.extend({"type": "missing", "loc": where(i, col.name), "msg": "Field required", "input": None} for i in absent)
         ids = self._ids(records, where, errors) if self.id_column else None
         if errors:
             errors.sort(key=lambda e: [str(x) for x in e["loc"]])
             raise BatchInvalid(errors[:MAX_ERRORS], len(errors))
         frame = pd.DataFrame({c: data[c] for c in self.input_columns}, index=pd.RangeIndex(n), copy=False)
         return Validated(frame, ids)
-
-    # ----------------------------------------------------------------------------------- columns
-    @staticmethod
-    def _numbers(col: Column, vals: list[Any], where: Any, errors: list[dict[str, Any]]) -> np.ndarray:
-        fast = set(map(type, vals)) <= _NUMBER_TYPES
-        arr = None
-        if fast:
-            try:
-                arr = np.array(vals, dtype=float)  # None -> NaN
-            except OverflowError:  # an integer beyond float64
-                arr = None
-        if arr is None:
-            arr = np.full(len(vals), np.nan)
-            for i, v in enumerate(vals):
-                if v is None:
-                    continue
-                if type(v) not in (int, float):
-                    errors.append({"type": "float_type", "loc": where(i, col.name), "msg": "Input should be a valid number",
-                                   "input": _preview(v)})
-                    continue
-                try:
-                    arr[i] = float(v)
-                except OverflowError:
-                    errors.append({"type": "finite_number", "loc": where(i, col.name), "msg": "Input should be a finite number",
-                                   "input": str(v)[:40]})
-        finite = np.isfinite(arr)
-        if not finite.all():
-            for i in np.flatnonzero(~finite):
-                v = vals[i]
-                if v is None:
-                    if col.required:
-                        errors.append({"type": "float_type", "loc": where(int(i), col.name), "msg": "Input should be a valid number",
-                                       "input": None})
-                elif type(v) is float and not math.isfinite(v):
-                    errors.append({"type": "finite_number", "loc": where(int(i), col.name), "msg": "Input should be a finite number",
-                                   "input": str(v)})
-        with np.errstate(invalid="ignore"):
-            low = arr < col.ge
-            high = arr > col.le
-        for i in np.flatnonzero(low):
-            errors.append({"type": "greater_than_equal", "loc": where(int(i), col.name),
-                           "msg": f"Input should be greater than or equal to {col.ge:g}", "input": vals[i]})
-        for i in np.flatnonzero(high):
-            errors.append({"type": "less_than_equal", "loc": where(int(i), col.name),
-                           "msg": f"Input should be less than or equal to {col.le:g}", "input": vals[i]})
-        return arr
-
-    @staticmethod
-    def _texts(col: Column, vals: list[Any], where: Any, errors: list[dict[str, Any]]) -> np.ndarray:
-        kinds = set(map(type, vals))
-        if not kinds <= _TEXT_TYPES:
-            for i, v in enumerate(vals):
-                if v is not None and type(v) is not str:
-                    errors.append({"type": "string_type", "loc": where(i, col.name), "msg": "Input should be a valid string",
-                                   "input": _preview(v)})
-        if col.required and type(None) in kinds:
-            for i, v in enumerate(vals):
-                if v is None:
-                    errors.append({"type": "string_type", "loc": where(i, col.name), "msg": "Input should be a valid string",
-                                   "input": None})
-        if col.values is not None:
-            unknown = {v for v in vals if type(v) is str} - col.values
-            if unknown:
-                allowed = ", ".join(repr(v) for v in sorted(col.values))
-                for i, v in enumerate(vals):
-                    if v in unknown:
-                        errors.append({"type": "literal_error", "loc": where(i, col.name), "msg": f"Input should be {allowed}",
-                                       "input": _preview(v)})
-        elif col.max_length is not None:
-            limit = col.max_length
-            if any(type(v) is str and len(v) > limit for v in vals):
-                for i, v in enumerate(vals):
-                    if type(v) is str and len(v) > limit:
-                        errors.append({"type": "string_too_long", "loc": where(i, col.name),
-                                       "msg": f"String should have at most {limit} characters", "input": _preview(v)})
-        arr = np.empty(len(vals), dtype=object)
-        arr[:] = vals
-        return arr
 
     def _ids(self, records: list[dict[str, Any]], where: Any, errors: list[dict[str, Any]]) -> list[Any]:
         col = self.id_column
@@ -215,6 +139,83 @@ class BatchValidator:
                 errors.append({"type": "string_too_long", "loc": where(i, col), "msg": f"String should have at most {RAW_LIMIT} characters",
                                "input": _preview(v)})
         return ids
+
+
+# --------------------------------------------------------------------------------------- columns
+def _numbers(col: Column, vals: list[Any], where: Any, errors: list[dict[str, Any]]) -> np.ndarray:
+    fast = set(map(type, vals)) <= _NUMBER_TYPES
+    arr = None
+    if fast:
+        try:
+            arr = np.array(vals, dtype=float)  # None -> NaN
+        except OverflowError:  # an integer beyond float64
+            arr = None
+    if arr is None:
+        arr = np.full(len(vals), np.nan)
+        for i, v in enumerate(vals):
+            if v is None:
+                continue
+            if type(v) not in (int, float):
+                errors.append({"type": "float_type", "loc": where(i, col.name), "msg": "Input should be a valid number",
+                               "input": _preview(v)})
+                continue
+            try:
+                arr[i] = float(v)
+            except OverflowError:
+                errors.append({"type": "finite_number", "loc": where(i, col.name), "msg": "Input should be a finite number",
+                               "input": str(v)[:40]})
+    finite = np.isfinite(arr)
+    if not finite.all():
+        for i in np.flatnonzero(~finite).tolist():
+            v = vals[i]
+            if v is None:
+                if col.required:
+                    errors.append({"type": "float_type", "loc": where(int(i), col.name), "msg": "Input should be a valid number",
+                                   "input": None})
+            elif type(v) is float and not math.isfinite(v):
+                errors.append({"type": "finite_number", "loc": where(int(i), col.name), "msg": "Input should be a finite number",
+                               "input": str(v)})
+    with np.errstate(invalid="ignore"):
+        low = finite & (arr < col.ge)
+        high = finite & (arr > col.le)
+    for i in np.flatnonzero(low).tolist():
+        errors.append({"type": "greater_than_equal", "loc": where(int(i), col.name),
+                       "msg": f"Input should be greater than or equal to {col.ge:g}", "input": vals[i]})
+    for i in np.flatnonzero(high).tolist():
+        errors.append({"type": "less_than_equal", "loc": where(int(i), col.name),
+                       "msg": f"Input should be less than or equal to {col.le:g}", "input": vals[i]})
+    return arr
+
+def _texts(col: Column, vals: list[Any], where: Any, errors: list[dict[str, Any]]) -> np.ndarray:
+    kinds = set(map(type, vals))
+    if not kinds <= _TEXT_TYPES:
+        for i, v in enumerate(vals):
+            if v is not None and type(v) is not str:
+                errors.append({"type": "string_type", "loc": where(i, col.name), "msg": "Input should be a valid string",
+                               "input": _preview(v)})
+    if col.required and type(None) in kinds:
+        for i, v in enumerate(vals):
+            if v is None:
+                errors.append({"type": "string_type", "loc": where(i, col.name), "msg": "Input should be a valid string",
+                               "input": None})
+    if col.values is not None:
+        unknown = {v for v in vals if type(v) is str} - col.values
+        if unknown:
+            allowed = ", ".join(repr(v) for v in sorted(col.values))
+            for i, v in enumerate(vals):
+                if v in unknown:
+                    errors.append({"type": "literal_error", "loc": where(i, col.name), "msg": f"Input should be {allowed}",
+                                   "input": _preview(v)})
+    elif col.max_length is not None:
+        limit = col.max_length
+        if any(type(v) is str and len(v) > limit for v in vals):
+            for i, v in enumerate(vals):
+                if type(v) is str and len(v) > limit:
+                    errors.append({"type": "string_too_long", "loc": where(i, col.name),
+                                   "msg": f"String should have at most {limit} characters", "input": _preview(v)})
+    arr = np.empty(len(vals), dtype=object)
+    arr[:] = vals
+    return arr
 
 
 def _preview(v: Any) -> Any:

@@ -70,6 +70,62 @@ def score(slot: ModelSlot, X: pd.DataFrame, regression: bool) -> tuple[np.ndarra
     return p, labels.astype(int), None
 
 
+def load_slot(res: Resources, project: str, version: str) -> ModelSlot:
+    """A registered version, loaded with skops against the project's allow-list."""
+    from pipelines.domain.evaluate import model_threshold
+
+    info = res.registry.version(project, version)
+    model = res.load_model(f"models:/{project}/{version}")
+    return ModelSlot(info.version, model, model_threshold(model, info.threshold), info.tags, info.run_id,
+                     dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+
+def routing_keys(cfg: ProjectConfig, checked: Validated, records: list[dict[str, Any]]) -> list[str]:
+    """What a record is routed by: its id where the project has one and the record carries it,
+    else its values (the same record always meets the same arm)."""
+    cols = cfg.input_columns
+    ids = checked.ids or [None] * len(records)
+    return [f"id:{i}" if i is not None else "|".join(repr(r.get(c)) for c in cols) for i, r in zip(ids, records)]
+
+
+def answers(cfg: ProjectConfig, part: Scored, request_id: str, risk_bands: tuple[float, float]) -> list[dict[str, Any]]:
+    """The response's predictions for one arm's rows, built column-wise (no model object per row)."""
+    slot = part.slot
+    base = {"project": cfg.name, "model_version": slot.version, "request_id": request_id, "arm": part.arm}
+    if part.value is not None:
+        empty = {"probability": None, "label": None, "class_label": None, "risk_level": None, "threshold": None}
+        return [{**base, **empty, "prediction": v} for v in np.round(part.value, 4).tolist()]
+    assert part.probability is not None and part.label is not None
+    lo, hi = risk_bands
+    risk = np.where(part.probability < lo, "low", np.where(part.probability < hi, "medium", "high"))
+    names_ = (cfg.negative_label or f"not {cfg.positive_label}", cfg.positive_label)
+    return [{**base, "probability": p, "label": lab, "class_label": names_[lab], "risk_level": r, "threshold": slot.threshold,
+             "prediction": None}
+            for p, lab, r in zip(np.round(part.probability, 6).tolist(), part.label.tolist(), risk.tolist())]
+
+
+def log_chunk(checked: Validated, part: Scored, request_id: str) -> dict[str, Any]:
+    """One arm's rows for the prediction log: who answered (version, arm), the record id, the answer
+    and every model input, as columns."""
+    n = len(part.rows)
+    whole = n == len(checked.frame)
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    ids = checked.ids
+    chunk: dict[str, Any] = {
+        "timestamp": np.full(n, now, dtype=object), "request_id": np.full(n, request_id, dtype=object),
+        "record_id": np.asarray([None if i is None else str(i) for i in (ids if whole else [ids[j] for j in part.rows])], dtype=object)
+        if ids is not None else np.full(n, None, dtype=object),
+        "model_version": np.full(n, part.slot.version, dtype=object), "arm": np.full(n, part.arm, dtype=object),
+        "probability": part.probability if part.probability is not None else np.full(n, np.nan),
+        "label": part.label.astype(float) if part.label is not None else np.full(n, np.nan),
+        "prediction": part.value if part.value is not None else np.full(n, np.nan),
+    }
+    frame = checked.frame if whole else checked.frame.iloc[part.rows]
+    for c in frame.columns:
+        chunk[f"input.{c}"] = frame[c].to_numpy()
+    return chunk
+
+
 @dataclass
 class Service:
     settings: ServingSettings
@@ -86,15 +142,6 @@ class Service:
         self.predictions = PredictionLog(self.metrics, self.settings.log_buffer)
 
     # -------------------------------------------------------------------------------- loading
-    def _load(self, project: str, version: str) -> ModelSlot:
-        assert self.res is not None
-        from pipelines.domain.evaluate import model_threshold
-
-        info = self.res.registry.version(project, version)
-        model = self.res.load_model(f"models:/{project}/{version}")
-        return ModelSlot(info.version, model, model_threshold(model, info.threshold), info.tags, info.run_id,
-                         dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-
     def refresh(self, project: str) -> str:
         """Re-resolve @champion, the rollout tag and (when a rollout is on) @challenger; load a new
         version beside the old one, then swap. Never raises: the service keeps what it serves and says
@@ -110,7 +157,7 @@ class Service:
             elif current is not None and current.version == champ:
                 state = "unchanged"
             else:
-                slot = self._load(project, champ)
+                slot = load_slot(self.res, project, champ)
                 self.slots[project] = slot  # one reference assignment: atomic for readers
                 if current is not None:
                     self.metrics.model_info.labels(project, current.version).set(0)
@@ -148,7 +195,7 @@ class Service:
         if have is not None and have.version == challenger:
             return
         try:
-            self.challengers[project] = self._load(project, challenger)
+            self.challengers[project] = load_slot(self.res, project, challenger)  # type: ignore[arg-type]
         except Exception as e:  # never let the challenger take the champion down with it
             self.challengers.pop(project, None)
             self.metrics.reloads.labels(project, "challenger_failed").inc()
@@ -182,7 +229,7 @@ class Service:
         everything = np.arange(n)
         parts: list[Scored] = []
         if rollout.mode == "canary" and challenger is not None:
-            keys = self._keys(project, checked, records)
+            keys = routing_keys(self.configs[project], checked, records)
             canary = np.fromiter((in_canary(k, rollout.share) for k in keys), bool, n)
             if canary.any():
                 rows = np.flatnonzero(canary)
@@ -198,10 +245,10 @@ class Service:
                 parts.append(self._score_arm(project, champion, ARM_CHAMPION, X.iloc[rows] if len(rows) < n else X, rows))
         else:
             parts.append(self._score_arm(project, champion, ARM_CHAMPION, X, everything))
-        answers: list[dict[str, Any]] = [{}] * n
+        out: list[dict[str, Any]] = [{}] * n
         for part in parts:
-            for pos, ans in zip(part.rows.tolist(), self._answers(project, part, request_id)):
-                answers[pos] = ans
+            for pos, ans in zip(part.rows.tolist(), answers(self.configs[project], part, request_id, self.settings.risk_bands)):
+                out[pos] = ans
         shadow = challenger if rollout.mode == "shadow" else None
 
         def after() -> None:
@@ -210,14 +257,7 @@ class Service:
             if shadow is not None:
                 self._shadow(project, shadow, checked, request_id)
 
-        return champion, answers, after
-
-    def _keys(self, project: str, checked: Validated, records: list[dict[str, Any]]) -> list[str]:
-        """What a record is routed by: its id where the project has one and the record carries it,
-        else its values (the same record always meets the same arm)."""
-        cols = self.configs[project].input_columns
-        ids = checked.ids or [None] * len(records)
-        return [f"id:{i}" if i is not None else "|".join(repr(r.get(c)) for c in cols) for i, r in zip(ids, records)]
+        return champion, out, after
 
     def _shadow(self, project: str, challenger: ModelSlot, checked: Validated, request_id: str) -> None:
         try:
@@ -228,41 +268,8 @@ class Service:
             return
         self._log(project, checked, part, request_id)
 
-    def risk(self, p: np.ndarray) -> np.ndarray:
-        lo, hi = self.settings.risk_bands
-        return np.where(p < lo, "low", np.where(p < hi, "medium", "high"))
-
-    def _answers(self, project: str, part: Scored, request_id: str) -> list[dict[str, Any]]:
-        cfg, slot = self.configs[project], part.slot
-        base = {"project": project, "model_version": slot.version, "request_id": request_id, "arm": part.arm}
-        if part.value is not None:
-            empty = {"probability": None, "label": None, "class_label": None, "risk_level": None, "threshold": None}
-            return [{**base, **empty, "prediction": v} for v in np.round(part.value, 4).tolist()]
-        assert part.probability is not None and part.label is not None
-        neg = cfg.negative_label or f"not {cfg.positive_label}"
-        names_ = (neg, cfg.positive_label)
-        return [{**base, "probability": p, "label": lab, "class_label": names_[lab], "risk_level": r, "threshold": slot.threshold,
-                 "prediction": None}
-                for p, lab, r in zip(np.round(part.probability, 6).tolist(), part.label.tolist(), self.risk(part.probability).tolist())]
-
     def _log(self, project: str, checked: Validated, part: Scored, request_id: str) -> None:
-        n = len(part.rows)
-        whole = n == len(checked.frame)
         for v in (part.probability if part.probability is not None else part.value).tolist():  # type: ignore[union-attr]
             self.metrics.predicted.labels(project).observe(v)
-        now = dt.datetime.now(dt.timezone.utc).isoformat()
-        ids = checked.ids
-        chunk: dict[str, Any] = {
-            "timestamp": np.full(n, now, dtype=object), "request_id": np.full(n, request_id, dtype=object),
-            "record_id": np.asarray([None if i is None else str(i) for i in (ids if whole else [ids[j] for j in part.rows])], dtype=object)
-            if ids is not None else np.full(n, None, dtype=object),
-            "model_version": np.full(n, part.slot.version, dtype=object), "arm": np.full(n, part.arm, dtype=object),
-            "probability": part.probability if part.probability is not None else np.full(n, np.nan),
-            "label": part.label.astype(float) if part.label is not None else np.full(n, np.nan),
-            "prediction": part.value if part.value is not None else np.full(n, np.nan),
-        }
-        frame = checked.frame if whole else checked.frame.iloc[part.rows]
-        for c in frame.columns:
-            chunk[f"input.{c}"] = frame[c].to_numpy()
         assert self.predictions is not None
-        self.predictions.append(project, chunk, n)
+        self.predictions.append(project, log_chunk(checked, part, request_id), len(part.rows))
