@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 from typing import Any
 
@@ -80,6 +81,26 @@ def cmd_rollout(a: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def cmd_policy_replay(a: argparse.Namespace, s: Settings) -> int:
+    from pathlib import Path
+
+    from pipelines.config import with_proposed_policy
+    from pipelines.domain.replay import replay_markdown
+    from pipelines.steps.replay import policy_replay
+
+    proposed = with_proposed_policy(project_of(s, a.project), Path(a.policy))
+    results = policy_replay(resources_of(s).lake, proposed, a.since)
+    md = replay_markdown(a.project, a.policy, results, a.since)
+    flips = [r for r in results if r.flipped]
+    print(f"{a.project}: {len(results)} recorded decisions re-decided under {a.policy}; {len(flips)} flip (registry untouched)")
+    for r in flips:
+        print(f"  v{r.version} as of {r.as_of}: {r.recorded} -> {r.replayed}  [{'; '.join(r.changed[:3])}]  ({r.basis})")
+    if a.report:
+        Path(a.report).write_text(md)
+        print(f"report: {a.report}")
+    return 0
+
+
 def cmd_compare(a: argparse.Namespace, s: Settings) -> int:
     from pipelines.steps.operations import compare, format_compare
 
@@ -114,6 +135,15 @@ def add_registry_commands(sub: Any) -> None:
     ro.add_argument("--reason", default="")
     ro.add_argument("--by")
     ro.set_defaults(fn=cmd_rollout)
+
+    po = sub.add_parser("policy", help="promotion policy tools")
+    pos = po.add_subparsers(dest="policy_command", required=True)
+    rp = pos.add_parser("replay", help="re-decide every recorded version under a proposed policy; list the flips (registry untouched)")
+    rp.add_argument("project")
+    rp.add_argument("--policy", required=True, help="YAML with the proposed promotion block (or a project file holding one)")
+    rp.add_argument("--since", type=dt.date.fromisoformat, help="only decisions as of this date or later (YYYY-MM-DD)")
+    rp.add_argument("--report", help="also write the result as markdown to this path")
+    rp.set_defaults(fn=cmd_policy_replay)
 
     cp = sub.add_parser("compare", help="two versions side by side: global and per-slice metrics, deltas, CIs")
     cp.add_argument("project")

@@ -40,6 +40,25 @@ def load_project_file(path: Path) -> ProjectConfig:
     return cfg
 
 
+def with_proposed_policy(cfg: ProjectConfig, path: Path) -> ProjectConfig:
+    """`cfg` with the `promotion:` block of a proposed policy file (the block itself, or a YAML holding
+    a `promotion:` key, e.g. an edited copy of the project file), checked like the project file."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as e:
+        raise ProjectConfigError(f"policy file not found: {path}") from e
+    except yaml.YAMLError as e:
+        raise ProjectConfigError(f"policy file {path} is not valid YAML: {e}") from e
+    if isinstance(raw, dict) and "promotion" in raw:
+        raw = raw["promotion"]
+    if not isinstance(raw, dict):
+        raise ProjectConfigError(f"policy file {path} must hold a promotion block (value_thresholds, change_thresholds, ...)")
+    try:
+        return ProjectConfig.model_validate({**cfg.model_dump(), "promotion": raw})
+    except ValidationError as e:
+        raise ProjectConfigError(_format_errors(path, e)) from e
+
+
 def project_names(settings: Settings | None = None) -> list[str]:
     s = settings or get_settings()
     return sorted(p.stem for p in s.projects_dir.glob("*.yaml"))

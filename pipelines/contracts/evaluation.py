@@ -123,6 +123,20 @@ class Evaluation(Contract):
     fresh: FreshRows | None = None
     backtest: Backtest | None = None
     confusion_matrix: list[list[int]] | None = None
+    # The comparison rows' date span, and where their keys, labels and every model's scores are stored
+    # (immutable parquet): what `pipelines policy replay` re-decides from. None in older evaluations.
+    comparison_first: dt.date | None = None
+    comparison_last: dt.date | None = None
+    scores_uri: str | None = None
+
+    @property
+    def mde(self) -> float | None:
+        """The smallest difference of the primary metric these rows can tell from noise: the half-width
+        of its paired interval (a true difference smaller than this is usually inside the interval)."""
+        iv = self.interval(self.primary_metric)
+        if iv is None or iv.ci_low is None or iv.ci_high is None:
+            return None
+        return (iv.ci_high - iv.ci_low) / 2
 
     @property
     def champion_version(self) -> str | None:

@@ -51,7 +51,12 @@ def decision_markdown(cfg: ProjectConfig, rec: DecisionRecord, ev: Evaluation | 
              f"- decided at: {rec.decided_at}; MLflow run: `{rec.run_id}`; evaluation: `{rec.evaluation_uri}`"]
     if ev is not None:
         lines += [f"- comparison rows: {ev.comparison_rows} of {ev.test_rows} test rows ({ev.excluded_seen_by_champion} excluded: in the "
-                  f"champion's training snapshot)"]
+                  f"champion's training snapshot)" + (f", dated {ev.comparison_first} to {ev.comparison_last}" if ev.comparison_first else "")]
+        if ev.mde is not None:
+            lines.append(f"- minimum detectable effect on these rows: {ev.mde:.4f} {ev.primary_metric} (half-width of the paired "
+                         f"interval): a true difference smaller than this is not told from noise")
+        if ev.scores_uri:
+            lines.append(f"- the comparison rows' keys, labels and scores (for `pipelines policy replay`): `{ev.scores_uri}`")
         if ev.fresh is not None:
             fd = ev.fresh.delta
             lines.append(f"- fresh rows (partitions since the champion's as-of {ev.fresh.since}): {ev.fresh.n}"
@@ -101,8 +106,10 @@ def decision_summary(cfg: ProjectConfig, rec: DecisionRecord, ev: Evaluation | N
     if ev is not None:
         iv = ev.interval(ev.primary_metric)
         if iv is not None:
-            lines.append(f"Challenger - champion {ev.primary_metric} on {ev.comparison_rows} comparison rows: {_f(iv.delta, '+.4f')}, "
-                         f"{iv.confidence:.0%} CI [{_f(iv.ci_low, '+.4f')}, {_f(iv.ci_high, '+.4f')}].")
+            span = f", {ev.comparison_first} to {ev.comparison_last}" if ev.comparison_first else ""
+            lines.append(f"Challenger - champion {ev.primary_metric} on {ev.comparison_rows} comparison rows{span}: {_f(iv.delta, '+.4f')}, "
+                         f"{iv.confidence:.0%} CI [{_f(iv.ci_low, '+.4f')}, {_f(iv.ci_high, '+.4f')}]; minimum detectable effect "
+                         f"{_f(ev.mde)}.")
     if failed:
         lines += ["", "Failed checks:"] + [f"- {c.detail}" for c in failed[:8]]
     if near:

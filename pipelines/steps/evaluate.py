@@ -30,13 +30,33 @@ def champion_ref(res: Resources, v: VersionInfo) -> ChampionRef:
                        evaluation_uri=ev_uri, threshold=v.threshold, judged_slices=judged)
 
 
+SCORE_PREFIX = "score."
+
+
+def store_scores(res: Resources, cfg: ProjectConfig, evaluation_key: str, rows: Any, scores: dict[str, Any]) -> dict[str, Any]:
+    """The comparison rows as the decision saw them (key, date, inputs, label) with every model's
+    score, stored once beside the evaluation: `pipelines policy replay` re-decides from them."""
+    import pandas as pd
+
+    keep = [c for c in (layout.ROW_KEY, layout.ROW_DATE, *cfg.input_columns, cfg.target) if c in rows.columns]
+    frame = rows[keep].reset_index(drop=True).copy()
+    for name, values in scores.items():
+        if name != "y":
+            frame[SCORE_PREFIX + name] = values
+    key = evaluation_key.removesuffix(".json") + ".scores.parquet"
+    res.lake.write_parquet_once(key, frame)  # a concurrent attempt wrote the same rows and scores first: kept
+    days = pd.to_datetime(frame[layout.ROW_DATE]).dt.date if len(frame) else None
+    return {"scores_uri": res.lake.uri(key), "comparison_first": days.min() if days is not None else None,
+            "comparison_last": days.max() if days is not None else None}
+
+
 def evaluate_against(res: Resources, cfg: ProjectConfig, ex: Extracted, tr: Trained, champ: VersionInfo | None
                      ) -> tuple[str, Evaluation, dict[str, Any] | None]:
     """The challenger vs `champ` (or none) on the comparison rows: computed once per (run, champion),
     stored under an immutable key; a second call reads it back."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
 
-    from pipelines.domain.evaluate import Candidate, evaluate, model_threshold, temporal_backtest
+    from pipelines.domain.evaluate import Candidate, comparison_rows, evaluate, model_threshold, temporal_backtest
     from pipelines.domain.targets import encode_target
     from pipelines.steps.extract import load_snapshot
 
@@ -59,6 +79,7 @@ def evaluate_against(res: Resources, cfg: ProjectConfig, ex: Extracted, tr: Trai
         import pandas as pd
 
         ev = ev.model_copy(update={"backtest": temporal_backtest(cfg, model, pd.concat([train_df, test_df], ignore_index=True))})
+    ev = ev.model_copy(update=store_scores(res, cfg, key, comparison_rows(test_df, keys if champ is not None else None)[0], scores))
     uri, written = res.lake.write_json_once(key, ev.to_json())
     if not written:  # a concurrent attempt stored it first: that one is the record
         return uri, Evaluation.from_json(res.lake.get_json(key)), None

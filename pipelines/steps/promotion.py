@@ -29,7 +29,7 @@ from pipelines.config import ProjectConfig
 from pipelines.contracts import AliasMove, Decision, DecisionRecord, Evaluation, RunSpec, layout, names
 from pipelines.domain.policy import decide
 from pipelines.resources import Resources
-from pipelines.resources.lake import LakeKeyNotFound
+from pipelines.resources.lake import Lake, LakeKeyNotFound
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +99,12 @@ def record_key(project: str, version: str, attempt: int) -> str:
     return layout.decision_prefix(project, version) + f"decision-{attempt}.json"
 
 
-def latest_record(res: Resources, project: str, version: str) -> tuple[DecisionRecord | None, int]:
+def latest_record(lake: Lake, project: str, version: str) -> tuple[DecisionRecord | None, int]:
     """The newest decision record of a version and its attempt number (0: none)."""
     attempt, found = 0, None
     while True:
         try:
-            data = res.lake.get_json(record_key(project, version, attempt + 1))
+            data = lake.get_json(record_key(project, version, attempt + 1))
         except LakeKeyNotFound:
             return found, attempt
         found, attempt = DecisionRecord.from_json(data), attempt + 1
@@ -149,7 +149,7 @@ def decide_and_move(res: Resources, cfg: ProjectConfig, run: RunSpec, version: s
     project = cfg.name
     with res.locks.hold(lock_name(project), 60 * cfg.dag.lock_timeout_minutes):
         recover(res, project)
-        rec, attempt = latest_record(res, project, version)
+        rec, attempt = latest_record(res.lake, project, version)
         state = res.registry.version(project, version).tags.get(names.DECISION_STATE)
         if rec is not None and state != SUPERSEDED:
             if state == APPLIED or _resume(res, rec):

@@ -67,14 +67,14 @@ def test_a_crash_at_any_alias_write_converges_on_retry(res, cfg, three, monkeypa
     _crash_after(monkeypatch, res, crash_at)
     with pytest.raises(Crash):
         _decide(res, cfg, v3, ev)
-    rec, attempt = latest_record(res, "bankchurn", v3)
+    rec, attempt = latest_record(res.lake, "bankchurn", v3)
     assert attempt == 1 and rec.decision.decision == "promoted"  # recorded BEFORE any alias moved
     assert res.registry.version("bankchurn", v3).tags[names.DECISION_STATE] == "recorded"
     aliases = res.registry.aliases("bankchurn")
     assert aliases[names.CHAMPION] != aliases[names.PREVIOUS]  # a rollback target that is not the champion, always
     monkeypatch.undo()
     again, _, reused = _decide(res, cfg, v3, ev)
-    assert reused and again == rec and latest_record(res, "bankchurn", v3)[1] == 1  # nothing decided twice
+    assert reused and again == rec and latest_record(res.lake, "bankchurn", v3)[1] == 1  # nothing decided twice
     assert res.registry.aliases("bankchurn") == {names.CHAMPION: v3, names.PREVIOUS: v2}
     assert res.registry.version("bankchurn", v3).tags[names.DECISION_STATE] == APPLIED
     assert names.PENDING_MOVES not in res.registry.model_tags("bankchurn")
@@ -104,7 +104,7 @@ def test_a_decision_never_committed_is_superseded_when_the_registry_moved(res, c
     rescored = rescored.model_copy(update={"champion": rescored.champion.model_copy(update={"version": v1})})
     uri = res.lake.put_json("evaluations/v3-vs-v1.json", rescored.to_json())
     rec, _, reused = _decide(res, cfg, v3, ev, rescore=lambda champion: (uri, rescored))
-    assert not reused and rec.champion_before == v1 and latest_record(res, "bankchurn", v3)[1] == 2
+    assert not reused and rec.champion_before == v1 and latest_record(res.lake, "bankchurn", v3)[1] == 2
     assert res.registry.aliases("bankchurn") == {names.CHAMPION: v3, names.PREVIOUS: v1}
     assert res.lake.get_json(f"decisions/bankchurn/v{v3}/decision-1.json")["champion_before"] == v2  # the first record stays
     assert res.registry.version("bankchurn", v3).tags[names.DECISION_STATE] == APPLIED != SUPERSEDED
