@@ -22,11 +22,19 @@ class SplitConfig(Strict):
     test_fraction: float = Field(0.2, gt=0.0, lt=0.9)
     seed: int = 42
     time_column: str | None = None
+    # `hash` only: the comparison set reaches back this many days (more than the training window):
+    # the test-side rows of the older partitions join the test set. The hash keeps a key on the test
+    # side in every run, so no model of this project ever trained on them, and evaluate still drops
+    # what the champion's snapshot holds. Rows are weighted equally (the paired bootstrap stays an
+    # honest interval); the day count is the cap on how stale a comparison row may be.
+    comparison_days: int | None = Field(None, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _time_needs_column(self) -> SplitConfig:
         if self.strategy == "time" and not self.time_column:
             raise ValueError("strategy 'time' needs time_column")
+        if self.strategy == "time" and self.comparison_days is not None:
+            raise ValueError("comparison_days needs strategy 'hash': a time split's older rows were trained on")
         return self
 
 

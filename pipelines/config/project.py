@@ -135,3 +135,13 @@ class ProjectConfig(Strict):
         n = days if days is not None else self.training_window_days
         last = as_of - dt.timedelta(days=1)
         return last - dt.timedelta(days=n - 1), last
+
+    def comparison_start(self, as_of: dt.date, days: int | None = None) -> dt.date | None:
+        """The first partition of the older test-side rows the comparison set reaches back to, or None
+        when `split.comparison_days` does not reach past the training window."""
+        first, _ = self.window(as_of, days)
+        n = self.split.comparison_days
+        if n is None:
+            return None
+        start = as_of - dt.timedelta(days=n)
+        return start if start < first else None

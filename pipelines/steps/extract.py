@@ -49,6 +49,22 @@ def read_days(lake: Lake, cfg: ProjectConfig, first: dt.date, last: dt.date) -> 
     return out
 
 
+def older_test_rows(lake: Lake, cfg: ProjectConfig, as_of: dt.date, window_first: dt.date
+                    ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The test-side rows of the partitions between `split.comparison_days` before as-of and the window
+    (prepared like the window's: filters, maturity), and those partitions as they arrived."""
+    start = cfg.comparison_start(as_of)
+    if start is None or start >= window_first:
+        return None, None
+    days = read_days(lake, cfg, start, window_first - dt.timedelta(days=1))
+    raw = concat([f for _, f in days])
+    if raw.empty:
+        return None, None
+    prepared, _ = prepare(raw, cfg, as_of)
+    _, test = split(prepared, cfg)
+    return test, raw
+
+
 def extract(lake: Lake, cfg: ProjectConfig, as_of: dt.date, interval_start: dt.date | None = None,
             window_days: int | None = None) -> Extracted:
     first, last = cfg.window(as_of, window_days)
@@ -68,7 +84,14 @@ def extract(lake: Lake, cfg: ProjectConfig, as_of: dt.date, interval_start: dt.d
     if df.empty:
         raise EmptyWindowError(f"no rows left for {cfg.name} in {first}..{last} after filters: dropped {dropped}")
     train, test = split(df, cfg)
-    data_hash = content_hash(raw)  # the window as it arrived: same raw data -> same hash, whatever the code
+    older, older_raw = older_test_rows(lake, cfg, as_of, first)
+    if older is not None:
+        log.info("comparison set reaches back %d days: %d older test-side rows (%s..%s) join the %d of the window", cfg.split.comparison_days,
+                 len(older), older[layout.ROW_DATE].min() if len(older) else "-", older[layout.ROW_DATE].max() if len(older) else "-",
+                 len(test))
+        test = concat([older, test]).reset_index(drop=True)
+    # The rows as they arrived (the window, and the older partitions the test set reaches into): same raw data -> same hash.
+    data_hash = content_hash(raw if older_raw is None else concat([older_raw, raw]))
     keys = {name: layout.snapshot_key(cfg.name, as_of, data_hash, name) for name in
             ("window.parquet", "train.parquet", "test.parquet", "new.parquet", "extract.json")}
     uris = {name: lake.write_parquet_once(keys[name], frame)[0] for name, frame in

@@ -99,3 +99,31 @@ def test_loanrisk_drops_unfinished_and_immature_loans_and_counts_them():
     assert kept.risky.tolist() == [0.0, 1.0]
     assert dropped["isFunded in [1]"] == 1 and dropped["risky missing (no final outcome)"] == 1
     assert dropped["applicationDate within 30 days of the as-of date (outcome not final yet)"] == 1
+
+
+def test_the_comparison_set_reaches_back_over_older_test_side_rows_only(fed_lake, cfg):
+    """comparison_days 25 with a 10-day window: the test set gains the test-side rows of 15 older days,
+    none of which any run's training snapshot ever held; training rows stay in the window."""
+    reach = cfg.model_copy(update={"training_window_days": 10, "split": cfg.split.model_copy(update={"comparison_days": 25})})
+    plain = cfg.model_copy(update={"training_window_days": 10})
+    r, p = extract(fed_lake, reach, D(2026, 1, 31)), extract(fed_lake, plain, D(2026, 1, 31))
+    train, test = load_snapshot(fed_lake, r.train_uri), load_snapshot(fed_lake, r.test_uri)
+    assert train.equals(load_snapshot(fed_lake, p.train_uri)) and r.train_rows == p.train_rows
+    days = sorted(set(test[layout.ROW_DATE]))
+    assert days[0] == "2026-01-06" and days[-1] == "2026-01-30" and r.test_rows > 2 * p.test_rows
+    assert hash_test_mask(test[layout.ROW_KEY], cfg.split.test_fraction, cfg.split.seed).all()  # only the test side
+    assert r.data_hash != p.data_hash  # the older partitions are part of what the run read
+    for as_of in (D(2026, 1, 11), D(2026, 1, 17), D(2026, 1, 24)):  # every earlier run's training rows
+        earlier = load_snapshot(fed_lake, extract(fed_lake, plain, as_of).train_uri)
+        assert not set(earlier[layout.ROW_KEY]) & set(test[layout.ROW_KEY])
+    same = cfg.model_copy(update={"training_window_days": 10, "split": cfg.split.model_copy(update={"comparison_days": 10})})
+    assert extract(fed_lake, same, D(2026, 1, 31)).test_rows == p.test_rows  # not past the window: nothing added
+
+
+def test_comparison_days_needs_the_hash_split():
+    from pydantic import ValidationError
+
+    from pipelines.config import SplitConfig
+
+    with pytest.raises(ValidationError, match="comparison_days needs strategy 'hash'"):
+        SplitConfig(strategy="time", time_column="t", comparison_days=90)
