@@ -161,6 +161,9 @@ def main() -> None:
     lines += ["", f"Equal pairs differ by at most {worst_equal:.4f} AUC on the truth set; every worse pair is below the champion by more than "
               f"{-best_worse:.4f} (the shipped overall margin is {margin})." + ("" if -best_worse > margin else
               " NOT every worse pair is worse by more than the margin: those pairs are not a fair test of false promotion."), ""]
+    import bench_gate_power  # the second part: independent comparison sets, bands of known true differences
+
+    lines += bench_gate_power.main()
     (ROOT / "benchmarks" / "gate.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
