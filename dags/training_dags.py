@@ -263,6 +263,51 @@ linked from the task), `monitor/drift_share` charted there by day.
     return dag
 
 
+def build_policy_replay_dag(cfg: ProjectConfig) -> DAG:
+    """Manual only: re-decide every recorded version under the policy typed into the trigger form."""
+    import yaml
+
+    project = cfg.name
+    shipped = yaml.safe_dump({"promotion": cfg.promotion.model_dump(mode="json", exclude_defaults=True)}, sort_keys=False)
+    with DAG(
+        dag_id=f"{project}_policy_replay", description=f"{project}: re-decide every recorded version under a proposed policy",
+        schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False, max_active_runs=1,
+        default_args={"owner": cfg.dag.owner, "retries": 0, "execution_timeout": dt.timedelta(minutes=cfg.dag.task_timeout_minutes)},
+        tags=sorted({"mlops", "governance", project}),
+        params={"policy": Param(shipped, type="string", minLength=10, description="the proposed promotion block (YAML); "
+                                "the default is the shipped one: edit a margin, a slice rule, a fairness bound"),
+                "since": Param("", type="string", pattern=r"^(\d{4}-\d{2}-\d{2})?$", description="only decisions as of this date or later")},
+        doc_md=f"""
+### {project}: policy replay
+
+Trigger with a proposed `promotion:` block: every recorded decision is re-decided from its stored
+comparison rows and scores, and the versions that would flip are listed in the task log and in a
+markdown report under `governance/{project}/` in the lake. Reads the lake only: the registry, the
+aliases and the shipped YAML do not change. CLI: `python -m pipelines policy replay {project} --policy FILE`.
+""",
+    ) as dag:
+
+        @task(task_id="replay")
+        def replay() -> dict[str, Any]:
+            from pipelines.config import with_policy_text
+            from pipelines.resources import Resources
+            from pipelines.steps.replay import replay_and_report
+
+            settings = Settings.from_env()
+            p = get_current_context()["params"]
+            proposed = with_policy_text(load_project(project, settings), p["policy"], "the trigger form's policy")
+            since = dt.date.fromisoformat(p["since"]) if p["since"] else None
+            results, uri = replay_and_report(Resources.from_settings(settings).lake, proposed, "the policy of this run", since)
+            flips = [r for r in results if r.flipped]
+            log.info("%d recorded decisions re-decided, %d flip; report %s", len(results), len(flips), uri)
+            for r in flips:
+                log.info("v%s as of %s: %s -> %s [%s]", r.version, r.as_of, r.recorded, r.replayed, "; ".join(r.changed[:3]))
+            return {"decisions": len(results), "flips": len(flips), "report_uri": uri}
+
+        replay()
+    return dag
+
+
 def build_all(settings: Settings) -> dict[str, DAG]:
     dags: dict[str, DAG] = {}
     for name in project_names(settings):
@@ -273,6 +318,7 @@ def build_all(settings: Settings) -> dict[str, DAG]:
             continue
         dags[cfg.dag_id] = build_training_dag(cfg)
         dags[f"{cfg.name}_drift_monitor"] = build_drift_monitor_dag(cfg)
+        dags[f"{cfg.name}_policy_replay"] = build_policy_replay_dag(cfg)
     return dags
 
 

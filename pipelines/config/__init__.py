@@ -25,7 +25,7 @@ from pipelines.config.base import (
 from pipelines.config.dag import DagConfig
 from pipelines.config.data import DerivedTarget, FeatureStep, FeedConfig, Maturity, RowFilter, SplitConfig, ValidationConfig
 from pipelines.config.evaluation import BacktestConfig, CostModel, NumericBand, SliceConfig, ThresholdRule, ValueThreshold
-from pipelines.config.loading import load_project, load_project_file, project_names, with_proposed_policy
+from pipelines.config.loading import load_project, load_project_file, project_names, with_policy_text, with_proposed_policy
 from pipelines.config.monitoring import ColumnDrift, DriftConfig
 from pipelines.config.project import ProjectConfig
 from pipelines.config.promotion import BaselineRule, BootstrapConfig, ChangeThreshold, FairnessRule, PromotionPolicy
@@ -37,5 +37,5 @@ __all__ = [
     "CostModel", "DagConfig", "DerivedTarget", "Direction", "DriftConfig", "EarlyStopping", "FairnessRule", "FamilyCull",
     "FeatureStep", "FeedConfig", "FloatParam", "IntParam", "Maturity", "MetricName", "NumericBand", "ProjectConfig",
     "ProjectConfigError", "PromotionPolicy", "RowFilter", "SearchConfig", "SearchParam", "SliceConfig", "SplitConfig", "Strict",
-    "ThresholdRule", "ValidationConfig", "ValueThreshold", "load_project", "load_project_file", "project_names", "with_proposed_policy",
+    "ThresholdRule", "ValidationConfig", "ValueThreshold", "load_project", "load_project_file", "project_names", "with_policy_text", "with_proposed_policy",
 ]

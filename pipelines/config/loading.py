@@ -44,19 +44,25 @@ def with_proposed_policy(cfg: ProjectConfig, path: Path) -> ProjectConfig:
     """`cfg` with the `promotion:` block of a proposed policy file (the block itself, or a YAML holding
     a `promotion:` key, e.g. an edited copy of the project file), checked like the project file."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except FileNotFoundError as e:
         raise ProjectConfigError(f"policy file not found: {path}") from e
+    return with_policy_text(cfg, text, f"policy file {path}")
+
+
+def with_policy_text(cfg: ProjectConfig, text: str, source: str = "the proposed policy") -> ProjectConfig:
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ProjectConfigError(f"policy file {path} is not valid YAML: {e}") from e
+        raise ProjectConfigError(f"{source} is not valid YAML: {e}") from e
     if isinstance(raw, dict) and "promotion" in raw:
         raw = raw["promotion"]
     if not isinstance(raw, dict):
-        raise ProjectConfigError(f"policy file {path} must hold a promotion block (value_thresholds, change_thresholds, ...)")
+        raise ProjectConfigError(f"{source} must hold a promotion block (value_thresholds, change_thresholds, ...)")
     try:
         return ProjectConfig.model_validate({**cfg.model_dump(), "promotion": raw})
     except ValidationError as e:
-        raise ProjectConfigError(_format_errors(path, e)) from e
+        raise ProjectConfigError(_format_errors(Path(source), e)) from e
 
 
 def project_names(settings: Settings | None = None) -> list[str]:

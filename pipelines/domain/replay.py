@@ -99,8 +99,8 @@ def replay(cfg: ProjectConfig, version: str, recorded: Decision, ev: Evaluation,
 def replay_markdown(project: str, policy_name: str, results: list[Replayed], since: Any = None) -> str:
     flips = [r for r in results if r.flipped]
     lines = [f"# Policy replay: {project} under {policy_name}", "",
-             f"{len(results)} recorded decisions re-decided{f' since {since}' if since else ''}; **{len(flips)} flip**"
-             + ("" if len(flips) == 1 else "s") + ". The registry was not touched.", ""]
+             f"{len(results)} recorded decisions re-decided{f' since {since}' if since else ''}; "
+             f"**{len(flips)} flip{'' if len(flips) == 1 else 's'}**. The registry was not touched.", ""]
     if flips:
         lines += ["| version | as of | recorded | replayed | checks that changed | basis |", "|---|---|---|---|---|---|"]
         for r in flips:

@@ -41,3 +41,15 @@ def policy_replay(lake: Lake, proposed: ProjectConfig, since: dt.date | None = N
                  f"; changed: {'; '.join(r.changed[:3])}" if r.flipped else "")
         out.append(r)
     return out
+
+
+def replay_and_report(lake: Lake, proposed: ProjectConfig, policy_name: str, since: dt.date | None = None) -> tuple[list[Replayed], str]:
+    """Replay, then store the markdown report under `governance/<project>/` (what the UI's replay DAG
+    links); returns the results and the report's URI."""
+    from pipelines.domain.replay import replay_markdown
+
+    results = policy_replay(lake, proposed, since)
+    at = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    key = f"governance/{proposed.name}/policy-replay-{at}.md"
+    lake.put_bytes(key, replay_markdown(proposed.name, policy_name, results, since).encode(), overwrite=False)
+    return results, lake.uri(key)

@@ -24,9 +24,30 @@ def dagbag():
     return DagBag(dag_folder=str(REPO / "dags"))
 
 
-def test_no_import_errors_and_two_dags_per_project(dagbag):
+def test_no_import_errors_and_three_dags_per_project(dagbag):
     assert dagbag.import_errors == {}
-    assert {f"{p}_{kind}" for p in project_names() for kind in ("training", "drift_monitor")} <= set(dagbag.dag_ids)
+    assert {f"{p}_{kind}" for p in project_names() for kind in ("training", "drift_monitor", "policy_replay")} <= set(dagbag.dag_ids)
+
+
+@pytest.mark.parametrize("project", project_names())
+def test_policy_replay_is_manual_with_the_shipped_policy_as_its_default(dagbag, project):
+    import copy
+
+    import yaml
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from pipelines.config import load_project, with_policy_text
+
+    dag = dagbag.dags[f"{project}_policy_replay"]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # manual only
+    assert [t.task_id for t in dag.tasks] == ["replay"] and {"mlops", "governance", project} <= set(dag.tags)
+    cfg = load_project(project)
+    assert with_policy_text(cfg, dag.params["policy"]).promotion == cfg.promotion  # the form starts from the shipped policy
+    assert "promotion" in yaml.safe_load(dag.params["policy"])
+    params = copy.deepcopy(dag.params)
+    with pytest.raises(ParamValidationError, match="since"):
+        params["since"] = "last week"
+        params.validate()
 
 
 @pytest.mark.parametrize("project", project_names())

@@ -70,6 +70,14 @@ def test_two_runs_then_rerun_then_bad_partition(res, lake, cfg, training_dags):
     else:
         assert champ == "1" and reg.aliases("bankchurn")[names.CHALLENGER] == "2"
 
+    # --- the decision is replayable from the UI: the shipped policy flips nothing, registry untouched
+    assert ev.scores_uri and ev.comparison_first and ev.mde is not None
+    aliases_before = reg.aliases("bankchurn")
+    replay_dag = training_dags["bankchurn_policy_replay"]
+    assert replay_dag.test(run_conf={"policy": replay_dag.params["policy"], "since": ""}).state == "success"
+    [report_key] = [k for k in lake.list("governance/bankchurn/") if "policy-replay" in k]
+    assert "**0 flips**" in lake.get_bytes(report_key).decode() and reg.aliases("bankchurn") == aliases_before
+
     # --- rerun of the same date: no duplicate version, nothing decided twice --------------------
     assert _run(dag, 23).state == "success"
     assert sorted(v.version for v in reg.versions_of_run("bankchurn", v2.run_id)) == ["2"]
