@@ -74,7 +74,12 @@ class Airflow:
         raise SystemExit(f"{dag_id} was not parsed within {timeout:.0f}s")
 
     def trigger(self, dag_id: str, as_of: dt.date, conf: dict) -> str:
-        run = self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": f"{as_of.isoformat()}T00:00:00Z", "conf": conf})
+        """A manual run as of `as_of` WITHOUT a logical date: a scheduled run's logical date is its
+        interval's start, and (dag_id, logical_date) is unique, so a manual run at midnight of a
+        schedule boundary would take that slot and the scheduler would silently skip the interval
+        that starts there. With no logical date the run's as-of day is its run_after day."""
+        run = self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns",
+                        {"logical_date": None, "run_after": f"{as_of.isoformat()}T00:00:00Z", "conf": conf})
         return str(run["dag_run_id"])
 
     def set_paused(self, dag_id: str, paused: bool) -> None:

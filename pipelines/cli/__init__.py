@@ -13,6 +13,7 @@ import logging
 import sys
 
 from pipelines.cli.data import add_data_commands
+from pipelines.cli.outcomes import add_outcomes_commands
 from pipelines.cli.registry import add_registry_commands
 from pipelines.cli.runs import add_run_commands
 from pipelines.cli.setup import add_setup_commands
@@ -23,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (add_data_commands, add_run_commands, add_registry_commands, add_setup_commands):
+    for add in (add_data_commands, add_run_commands, add_registry_commands, add_outcomes_commands, add_setup_commands):
         add(sub)
     return p
 
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
     """User-facing errors that end the command with exit 2 and one clear line (no traceback)."""
+    from pipelines.domain.outcomes import OutcomeJoinError
     from pipelines.domain.search import SearchError
     from pipelines.domain.targets import TargetError
     from pipelines.domain.validation import DataValidationError
@@ -66,6 +68,8 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from pipelines.steps.extract import EmptyWindowError, ExtractError
     from pipelines.steps.feed import FeedError
     from pipelines.steps.operations import GovernanceError
+    from pipelines.steps.outcomes import OutcomesNotConfigured
 
     return (DatabaseSetupError, GovernanceError, FeedError, LakeError, EmptyWindowError, ExtractError, DataValidationError, OnboardingError,
-            LockTimeout, RegistryError, SearchError, TargetError, InsecureServingError, FileExistsError)
+            LockTimeout, RegistryError, SearchError, TargetError, InsecureServingError, FileExistsError, OutcomeJoinError,
+            OutcomesNotConfigured)

@@ -26,7 +26,7 @@ from pipelines.config.dag import DagConfig
 from pipelines.config.data import DerivedTarget, FeatureStep, FeedConfig, Maturity, RowFilter, SplitConfig, ValidationConfig
 from pipelines.config.evaluation import BacktestConfig, CostModel, NumericBand, SliceConfig, ThresholdRule, ValueThreshold
 from pipelines.config.loading import load_project, load_project_file, project_names, with_policy_text, with_proposed_policy
-from pipelines.config.monitoring import ColumnDrift, DriftConfig
+from pipelines.config.monitoring import ColumnDrift, DecayRule, DriftConfig, OutcomesConfig
 from pipelines.config.project import ProjectConfig
 from pipelines.config.promotion import BaselineRule, BootstrapConfig, ChangeThreshold, FairnessRule, PromotionPolicy
 from pipelines.config.search import CategoricalParam, EarlyStopping, FamilyCull, FloatParam, IntParam, SearchConfig, SearchParam
@@ -34,8 +34,8 @@ from pipelines.config.search import CategoricalParam, EarlyStopping, FamilyCull,
 __all__ = [
     "ALL_METRICS", "CLASSIFICATION_METRICS", "FEATURE_TRANSFORMERS", "LOWER_IS_BETTER", "MAX_TRIALS", "MODEL_FAMILIES",
     "REGRESSION_METRICS", "BacktestConfig", "BaselineRule", "BootstrapConfig", "CategoricalParam", "ChangeThreshold", "ColumnDrift",
-    "CostModel", "DagConfig", "DerivedTarget", "Direction", "DriftConfig", "EarlyStopping", "FairnessRule", "FamilyCull",
-    "FeatureStep", "FeedConfig", "FloatParam", "IntParam", "Maturity", "MetricName", "NumericBand", "ProjectConfig",
+    "CostModel", "DagConfig", "DecayRule", "DerivedTarget", "Direction", "DriftConfig", "EarlyStopping", "FairnessRule", "FamilyCull",
+    "FeatureStep", "FeedConfig", "FloatParam", "IntParam", "Maturity", "MetricName", "NumericBand", "OutcomesConfig", "ProjectConfig",
     "ProjectConfigError", "PromotionPolicy", "RowFilter", "SearchConfig", "SearchParam", "SliceConfig", "SplitConfig", "Strict",
     "ThresholdRule", "ValidationConfig", "ValueThreshold", "load_project", "load_project_file", "project_names", "with_policy_text", "with_proposed_policy",
 ]

@@ -13,7 +13,7 @@ from pipelines.config.base import CLASSIFICATION_METRICS, REGRESSION_METRICS, St
 from pipelines.config.dag import DagConfig
 from pipelines.config.data import DerivedTarget, FeatureStep, FeedConfig, Maturity, RowFilter, SplitConfig, ValidationConfig
 from pipelines.config.evaluation import BacktestConfig, SliceConfig, ThresholdRule
-from pipelines.config.monitoring import DriftConfig
+from pipelines.config.monitoring import DriftConfig, OutcomesConfig
 from pipelines.config.promotion import PromotionPolicy
 from pipelines.config.search import SearchConfig
 
@@ -48,6 +48,7 @@ class ProjectConfig(Strict):
     sensitive_features: list[str] = []
     promotion: PromotionPolicy
     drift: DriftConfig = DriftConfig()
+    outcomes: OutcomesConfig | None = None
     validation: ValidationConfig
     feed: FeedConfig = FeedConfig()
     dag: DagConfig
@@ -93,6 +94,13 @@ class ProjectConfig(Strict):
             raise ValueError("regression takes no sensitive_features, threshold or calibration")
         if not regression and self.target_transform != "none":
             raise ValueError("target_transform applies to regression only")
+        if self.outcomes is not None and self.id_column is None:
+            raise ValueError("outcomes needs id_column: an outcome joins its prediction by id")
+        decay = self.outcomes.decay if self.outcomes is not None else None
+        if decay is not None and decay.metric not in ((*REGRESSION_METRICS,) if regression else (*CLASSIFICATION_METRICS, "net_benefit", "roi")):
+            raise ValueError(f"outcomes.decay.metric {decay.metric!r} does not fit task {self.task!r}")
+        if decay is not None and decay.metric in ("net_benefit", "roi") and self.threshold.cost is None:
+            raise ValueError(f"outcomes.decay.metric {decay.metric!r} needs threshold.cost")
         cost = self.threshold.cost
         if cost is not None and cost.amount_column and cost.amount_column not in self.input_columns:
             raise ValueError(f"threshold.cost.amount_column {cost.amount_column!r} is not an input column")

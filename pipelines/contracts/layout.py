@@ -11,6 +11,8 @@
     monitoring/<project>/dt=<day>/drift.json|html              the daily drift monitor
     alerts/<project>/dt=<day>/<time>-<kind>-<id>.jsonl         alert lines
     predictions/<project>/dt=<day>/part-*.parquet              the serving prediction log
+    outcomes/<project>/dt=<arrival day>/part-<content>.parquet  outcomes as they arrived (id, label; immutable)
+    monitoring/<project>/dt=<day>/realized.json|md             realized metrics of the day (write-once)
     governance/<project>/<time>-<action>.json                  manual promotions and rollbacks
 
 Run outputs are keyed by project, as-of date AND the run's identity (data hash, MLflow run id,
@@ -92,3 +94,20 @@ def governance_key(project: str, at: str, action: str) -> str:
 
 def _champ(champion: str | None) -> str:
     return f"v{champion}" if champion else "none"
+
+
+def outcome_prefix(project: str, arrived: dt.date) -> str:
+    """Outcomes are stored under the day they ARRIVED: a run as of D reads only dt < D."""
+    return f"outcomes/{project}/dt={arrived.isoformat()}/"
+
+
+def outcome_key(project: str, arrived: dt.date, content_id: str) -> str:
+    return outcome_prefix(project, arrived) + f"part-{content_id}.parquet"
+
+
+def prediction_prefix(project: str, day: dt.date) -> str:
+    return f"predictions/{project}/dt={day.isoformat()}/"
+
+
+def realized_key(project: str, as_of: dt.date, ext: str) -> str:
+    return monitoring_prefix(project, as_of) + f"realized.{ext}"

@@ -165,10 +165,13 @@ def render_data_docs(result_dict: dict[str, Any]) -> str:
 
 
 def run_suite(df: pd.DataFrame, suite_file: Path) -> ValidationOutcome:
+    return run_suite_object(df, load_suite(suite_file))
+
+
+def run_suite_object(df: pd.DataFrame, suite: Any) -> ValidationOutcome:
     import time
 
     started = time.monotonic()
-    suite = load_suite(suite_file)
     ctx = _quiet_gx_context()
     batch = (
         ctx.data_sources.add_pandas("lake")
@@ -216,3 +219,43 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.suffix.lower() == ".csv":
         return pd.read_csv(path)
     raise ValueError(f"unsupported input {path}: give a .csv or .parquet file")
+
+
+# Per-row checks of the label the project's suite makes, kept for outcome partitions; its distribution
+# checks (mean, quantiles, spread) are not: one day's outcomes may be few, and a shifted label
+# distribution is what the outcomes loop is there to see, not to refuse.
+_LABEL_CHECKS = ("expect_column_values_to_be_in_type_list", "expect_column_values_to_be_in_set", "expect_column_values_to_be_between")
+_ID_CHECKS = ("expect_column_values_to_be_in_type_list",)
+
+
+def outcome_suite(cfg: ProjectConfig, expectations_dir: Path) -> Any:
+    """The suite an outcome partition must pass: the id and the label present, ids not null and unique
+    within the file, labels not null, and the project suite's per-row rules for the id and the label
+    (type, value set, range). A classification label without a value set in the suite gets {0, 1}
+    when the positive label is "1"."""
+    gx = _import_gx()
+    gxe = gx.expectations
+    assert cfg.id_column is not None, "outcomes need id_column (the config refuses it otherwise)"
+    project = json.loads(suite_path(cfg, expectations_dir).read_text())
+    exps: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=1), gxe.ExpectColumnToExist(column=cfg.id_column),
+                       gxe.ExpectColumnToExist(column=cfg.target), gxe.ExpectColumnValuesToNotBeNull(column=cfg.id_column),
+                       gxe.ExpectColumnValuesToBeUnique(column=cfg.id_column), gxe.ExpectColumnValuesToNotBeNull(column=cfg.target)]
+    kept = [e for e in project["expectations"] if (e["kwargs"].get("column") == cfg.target and e["type"] in _LABEL_CHECKS)
+            or (e["kwargs"].get("column") == cfg.id_column and e["type"] in _ID_CHECKS)]
+    for e in kept:
+        cls = getattr(gxe, "".join(w.title() for w in e["type"].split("_")))
+        exps.append(cls(**{k: v for k, v in e["kwargs"].items() if k != "batch_id"}))
+    has_set = any(e["kwargs"].get("column") == cfg.target and e["type"] == "expect_column_values_to_be_in_set" for e in kept)
+    if not cfg.regression and not has_set and cfg.positive_label == "1":
+        exps.append(gxe.ExpectColumnValuesToBeInSet(column=cfg.target, value_set=[0, 1]))
+    return gx.ExpectationSuite(name=f"{cfg.name}.outcomes", expectations=exps)
+
+
+def validate_outcomes(df: pd.DataFrame, cfg: ProjectConfig, expectations_dir: Path) -> ValidationOutcome:
+    """Run `outcome_suite` on one outcome file; a failure raises `DataValidationError` naming each
+    failed expectation (nothing of the file is stored or joined)."""
+    outcome = run_suite_object(df, outcome_suite(cfg, expectations_dir))
+    if not outcome.success:
+        raise DataValidationError(f"{cfg.name}.outcomes", outcome)
+    log.info("outcome suite %s.outcomes passed: %d expectations on %d rows", cfg.name, outcome.evaluated, outcome.rows)
+    return outcome

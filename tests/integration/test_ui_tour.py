@@ -8,6 +8,7 @@ README's tour uses the ones in docs/ui/: `MLOPS_UI_SCREENSHOTS=docs/ui pytest -m
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -156,6 +157,11 @@ def test_ui_tour(demo, browser, tmp_path) -> None:  # type: ignore[no-untyped-de
     # 1. The demo's runs went through the scheduler: real task logs, readable over REST.
     runs = _runs(api)
     assert [r["state"] for r in runs] == ["success", "success"], runs
+    # The demo's manual runs hold no logical date: one at a schedule boundary would take the slot of the
+    # scheduled run whose interval starts there, and step 4 would wait for a run the scheduler skipped.
+    assert [r["logical_date"] for r in runs] == [None, None], runs
+    newest, first = (dt.date.fromisoformat(r["run_after"][:10]) for r in runs)
+    assert newest - first == dt.timedelta(days=2), runs  # as of two days ago, then as of today
     latest = runs[0]["dag_run_id"]
     register_log = _log(api, latest, "register")
     assert "== register: bankchurn v2" in register_log, register_log[-2000:]

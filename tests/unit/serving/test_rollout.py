@@ -197,3 +197,28 @@ def test_score_gives_the_models_own_labels(res, cfg):
         assert np.array_equal(labels, model.predict(df[cfg.input_columns])) and np.allclose(p, model.predict_proba(df[cfg.input_columns])[:, 1])
     p, labels, _ = score(ModelSlot("1", pipe, None, {}, "r", "now"), df[cfg.input_columns], False)  # no threshold: its own predict
     assert np.array_equal(labels, pipe.predict(df[cfg.input_columns]))
+
+
+def test_served_predictions_join_their_late_outcomes(res, cfg, pair, lake, settings):
+    """The loop on what the service really logs: champion and shadow answers for the same ids, outcomes
+    that arrive the next day, judged the day after: every prediction matched once, per arm, paired."""
+    from pipelines.config import OutcomesConfig
+    from pipelines.steps.outcomes import import_outcomes, realized
+
+    v1, v2 = pair
+    c_out = cfg.model_copy(update={"outcomes": OutcomesConfig(label_delay_days=3)})
+    frame = generate_bankchurn(dt.date(2026, 3, 1), 300, np.random.default_rng(7), False)
+    batch = records(300, cfg)
+    with TestClient(app_for(res, log_buffer=5000), headers=TOKEN) as c:
+        set_rollout(res, cfg, "shadow", reason="test")
+        wait_for(c, v2, "shadow")
+        assert c.post("/v1/bankchurn/predict_batch", json={"records": batch}).status_code == 200
+        time.sleep(0.6)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    assert len(logged(lake)) == 600
+    import_outcomes(lake, c_out, frame[[cfg.id_column, cfg.target]], today + dt.timedelta(days=1), settings.expectations_dir)
+    assert realized(res, c_out, today + dt.timedelta(days=1))[0].counts.matched == 0  # arrived that day: not read yet
+    rep, _ = realized(res, c_out, today + dt.timedelta(days=2))
+    assert (rep.counts.predictions, rep.counts.matched, rep.counts.never_predicted) == (600, 600, 0)
+    assert {(v.version, v.arm, v.rows) for v in rep.versions} == {(v1, "champion", 300), (v2, "shadow", 300)}
+    assert (rep.champion, rep.challenger) == (v1, v2) and rep.paired is not None and rep.paired.n == 300
