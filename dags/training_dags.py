@@ -35,6 +35,22 @@ def drift_asset(project: str) -> Asset:
     return Asset(name=f"{project}_drift_detected", uri=f"mlops://{project}/drift")
 
 
+def decay_asset(project: str) -> Asset:
+    """Emitted by the outcomes DAG when the champion's realized metric breaks the decay rule."""
+    return Asset(name=f"{project}_outcomes_decayed", uri=f"mlops://{project}/outcomes-decay")
+
+
+def retrain_signals(cfg: ProjectConfig) -> Any:
+    """What starts the training DAG early: drift, or (with an outcomes block) decay on realized outcomes."""
+    return drift_asset(cfg.name) | decay_asset(cfg.name) if cfg.outcomes is not None else drift_asset(cfg.name)
+
+
+def _monitor_args(cfg: ProjectConfig) -> dict[str, Any]:
+    return {"owner": cfg.dag.owner, "retries": cfg.dag.retries, "retry_delay": dt.timedelta(minutes=cfg.dag.retry_delay_minutes),
+            "retry_exponential_backoff": True, "execution_timeout": dt.timedelta(minutes=cfg.dag.task_timeout_minutes),
+            "on_failure_callback": TaskFailureAlert(cfg.name)}
+
+
 def _interval(ctx: Any, days: int) -> tuple[dt.date, dt.date]:
     """(start, end) dates; asset-triggered runs have no data interval: end = the run's run_after day."""
     start, end = ctx.get("data_interval_start"), ctx.get("data_interval_end")
@@ -112,9 +128,10 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
     with DAG(
         dag_id=cfg.dag_id,
         description=f"{project}: extract -> validate -> tune -> refit -> evaluate -> register -> drift",
-        # Every N days on real N-day intervals, and early whenever the drift monitor signals drift.
+        # Every N days on real N-day intervals, and early whenever the drift monitor signals drift (or the
+        # outcomes DAG signals decay).
         schedule=AssetOrTimeSchedule(timetable=DeltaDataIntervalTimetable(dt.timedelta(days=cfg.dag.schedule_days)),
-                                     assets=[drift_asset(project)]),
+                                     assets=retrain_signals(cfg)),
         start_date=start, catchup=False, max_active_runs=1, default_args=default_args,
         dagrun_timeout=dt.timedelta(minutes=cfg.dag.dagrun_timeout_minutes),
         tags=sorted({"mlops", *cfg.dag.tags}), doc_md=_doc(cfg), params=_params(cfg),
@@ -222,10 +239,7 @@ def build_drift_monitor_dag(cfg: ProjectConfig) -> DAG:
         dag_id=f"{project}_drift_monitor",
         description=f"{project}: daily drift of the newest partition vs the champion's training rows",
         schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)), start_date=start, catchup=False, max_active_runs=3,
-        dagrun_timeout=dt.timedelta(minutes=cfg.dag.dagrun_timeout_minutes),
-        default_args={"owner": cfg.dag.owner, "retries": cfg.dag.retries, "retry_delay": dt.timedelta(minutes=cfg.dag.retry_delay_minutes),
-                      "retry_exponential_backoff": True, "execution_timeout": dt.timedelta(minutes=cfg.dag.task_timeout_minutes),
-                      "on_failure_callback": TaskFailureAlert(project)},
+        dagrun_timeout=dt.timedelta(minutes=cfg.dag.dagrun_timeout_minutes), default_args=_monitor_args(cfg),
         tags=sorted({"mlops", "drift", project}),
         doc_md=f"""
 ### {project}: drift monitor
@@ -260,6 +274,53 @@ linked from the task), `monitor/drift_share` charted there by day.
             return str(result["day"])
 
         signal_retrain(check_drift())
+    return dag
+
+
+def build_outcomes_dag(cfg: ProjectConfig) -> DAG:
+    assert cfg.outcomes is not None
+    project, o = cfg.name, cfg.outcomes
+    start = pendulum.datetime(cfg.dag.start_date.year, cfg.dag.start_date.month, cfg.dag.start_date.day, tz="UTC")
+    with DAG(
+        dag_id=f"{project}_outcomes", description=f"{project}: served predictions judged on the outcomes that arrived",
+        schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)), start_date=start, catchup=False, max_active_runs=1,
+        dagrun_timeout=dt.timedelta(minutes=cfg.dag.dagrun_timeout_minutes), default_args=_monitor_args(cfg),
+        tags=sorted({"mlops", "outcomes", project}),
+        doc_md=f"""
+### {project}: realized outcomes
+
+Daily. A run as of D joins the predictions served over the {o.window_days} days before D with the
+outcomes that ARRIVED before D (`pipelines outcomes import`; due {o.label_delay_days} days after a
+prediction), once per (id, version, arm), and reports realized metrics per version and arm with
+bootstrap intervals next to the version's evaluation-time estimate; a shadow challenger is compared
+with the champion on the same ids. Write-once report: `monitoring/{project}/dt=D/realized.md`.
+Decay rule: `{o.decay.model_dump(exclude_defaults=False) if o.decay else "none"}`; when it fires, an alert and an event on
+Asset `{project}_outcomes_decayed`, which starts `{cfg.dag_id}` early (promotion still goes through the gate).
+""",
+    ) as dag:
+
+        @task(task_id="realized_metrics")
+        def realized_metrics() -> dict[str, Any]:
+            from pipelines.resources import Resources
+            from pipelines.steps.outcomes import realized
+
+            settings = Settings.from_env()
+            _, as_of = _interval(get_current_context(), 1)
+            rep, uri = realized(Resources.from_settings(settings), load_project(project, settings), as_of)
+            return {"as_of": as_of.isoformat(), "matched": rep.counts.matched, "decayed": rep.decayed, "reason": rep.decay_reason,
+                    "report_uri": uri}
+
+        @task(task_id=names.TASK_SIGNAL, outlets=[decay_asset(project)])
+        def signal_retrain(result: dict[str, Any]) -> str:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            if not result["decayed"]:
+                raise AirflowSkipException(f"no retrain: {result['reason'] or 'no decay rule'} ({result['matched']} judged predictions)")
+            log.warning("decay on realized outcomes as of %s (%s): emitting %s_outcomes_decayed -> %s runs early",
+                        result["as_of"], result["reason"], project, cfg.dag_id)
+            return str(result["as_of"])
+
+        signal_retrain(realized_metrics())
     return dag
 
 
@@ -319,6 +380,8 @@ def build_all(settings: Settings) -> dict[str, DAG]:
         dags[cfg.dag_id] = build_training_dag(cfg)
         dags[f"{cfg.name}_drift_monitor"] = build_drift_monitor_dag(cfg)
         dags[f"{cfg.name}_policy_replay"] = build_policy_replay_dag(cfg)
+        if cfg.outcomes is not None:
+            dags[f"{cfg.name}_outcomes"] = build_outcomes_dag(cfg)
     return dags
 
 

@@ -27,6 +27,22 @@ def dagbag():
 def test_no_import_errors_and_three_dags_per_project(dagbag):
     assert dagbag.import_errors == {}
     assert {f"{p}_{kind}" for p in project_names() for kind in ("training", "drift_monitor", "policy_replay")} <= set(dagbag.dag_ids)
+    with_outcomes = {p for p in project_names() if load_project(p).outcomes is not None}
+    assert with_outcomes == {"bankchurn", "loanrisk"}  # the projects whose rows carry an id to join outcomes by
+    assert {d for d in dagbag.dag_ids if d.endswith("_outcomes")} == {f"{p}_outcomes" for p in with_outcomes}
+
+
+@pytest.mark.parametrize("project", ["bankchurn", "loanrisk"])
+def test_outcomes_dag_signals_decay_to_the_training_dag(dagbag, project):
+    dag = dagbag.dags[f"{project}_outcomes"]
+    assert [t.task_id for t in dag.topological_sort()] == ["realized_metrics", "signal_retrain"]
+    assert dag.timetable.delta == dt.timedelta(days=1) and dag.catchup is False and "outcomes" in dag.tags
+    [outlet] = dag.get_task("signal_retrain").outlets
+    assert outlet.name == f"{project}_outcomes_decayed"
+    assert all(t.retries >= 2 and t.on_failure_callback for t in dag.tasks)
+    condition = repr(dagbag.dags[f"{project}_training"].timetable.asset_condition)
+    assert f"{project}_outcomes_decayed" in condition and f"{project}_drift_detected" in condition and "AssetAny" in condition
+    assert "outcomes" not in repr(dagbag.dags["telecom_training"].timetable.asset_condition)
 
 
 @pytest.mark.parametrize("project", project_names())

@@ -78,6 +78,9 @@ def test_two_runs_then_rerun_then_bad_partition(res, lake, cfg, training_dags):
     [report_key] = [k for k in lake.list("governance/bankchurn/") if "policy-replay" in k]
     assert "**0 flips**" in lake.get_bytes(report_key).decode() and reg.aliases("bankchurn") == aliases_before
 
+    # --- the outcomes DAG judges the champion's served predictions on outcomes that arrived later --
+    _served_then_judged(res, lake, cfg, training_dags["bankchurn_outcomes"], reg.aliases("bankchurn")[names.CHAMPION])
+
     # --- rerun of the same date: no duplicate version, nothing decided twice --------------------
     assert _run(dag, 23).state == "success"
     assert sorted(v.version for v in reg.versions_of_run("bankchurn", v2.run_id)) == ["2"]
@@ -100,3 +103,33 @@ def test_two_runs_then_rerun_then_bad_partition(res, lake, cfg, training_dags):
     assert reg.aliases("bankchurn")[names.CHAMPION] == champ and not reg.find_runs("bankchurn", "bankchurn/2026-01-25")
     alerts = [json.loads(lake.get_bytes(k)) for k in lake.list("alerts/bankchurn/")]
     assert any(a["kind"] == "task_failed" and "validate" in a["message"] and "Atlantis" in a["message"] for a in alerts)
+
+
+def _served_then_judged(res, lake, cfg, dag, champion: str) -> None:
+    """The champion 'served' partition 01-20 (prediction log rows), those outcomes arrived 01-22; the
+    run as of 01-24 joins all of them and sets them next to the version's evaluation-time estimate."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    from pipelines.contracts import RealizedReport
+    from pipelines.steps.outcomes import import_outcomes
+
+    raw = lake.get_parquet("raw/bankchurn/dt=2026-01-20/part-0000.parquet")
+    y = raw[cfg.target].to_numpy()
+    p = 1 / (1 + np.exp(-(2.0 * y - 1.0 + np.random.default_rng(0).normal(0, 1.0, len(y)))))
+    log = pd.DataFrame({"timestamp": "2026-01-20T09:00:00+00:00", "request_id": "r", "record_id": raw[cfg.id_column].astype(str),
+                        "model_version": champion, "arm": "champion", "probability": p, "label": (p >= 0.5).astype(float),
+                        "prediction": np.nan})
+    buf = io.BytesIO()
+    log.to_parquet(buf, index=False)
+    lake.put_bytes(layout.prediction_key("bankchurn", "2026-01-20", "t"), buf.getvalue(), overwrite=False)
+    import_outcomes(lake, cfg, raw[[cfg.id_column, cfg.target]], dt.date(2026, 1, 22), res.settings.expectations_dir)
+    assert dag.test(logical_date=pendulum.datetime(2026, 1, 24, tz="UTC")).state == "success"
+    rep = RealizedReport.from_json(lake.get_json(layout.realized_key("bankchurn", dt.date(2026, 1, 24), "json")))
+    assert rep.counts.matched == len(raw) and rep.counts.predictions == len(raw) and rep.champion == champion
+    [mine] = rep.versions
+    assert mine.estimate is not None and 0.5 < mine.estimate <= 1.0  # read from the version's recorded evaluation
+    # scores with AUC ~0.92 on >= 200 outcomes: judged, not below the estimate by more than 0.04
+    assert not rep.decayed and "within the rule" in rep.decay_reason and "0 breached" in rep.decay_reason, rep.decay_reason
