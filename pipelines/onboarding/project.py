@@ -70,6 +70,9 @@ def draft_project(name: str, df: pd.DataFrame, cols: dict[str, ColumnProfile], *
                         "change_thresholds": [{"metric": metric, "mode": "non_inferiority",
                                                "margin": round(0.05 * float(df[target].std()), 2) if regression else 0.02}],
                         "fairness": None, "baseline": {"metric": metric, "margin": 0.0 if regression else 0.05}}
+    if ids:  # rows with an id can be judged on outcomes that arrive later (a guess of 30 days: set the real delay)
+        doc["outcomes"] = {"label_delay_days": 30, "window_days": 30,
+                           **({} if regression else {"decay": {"metric": metric, "max_drop": 0.05, "consecutive": 3, "min_rows": 200}})}
     doc.update({"drift": {"num_method": "psi", "num_threshold": 0.2, "drift_share": 0.5},
                 "validation": {"suite": f"{name}.json"}, "feed": {"generator": None},
                 "dag": {"start_date": start.isoformat(), "schedule_days": 2, "retries": 2, "retry_delay_minutes": 1,

@@ -47,6 +47,13 @@ def test_draft_project_loads_and_explains_what_it_left_out(drafted):
     assert any(d.startswith("account_id: id-like") for d in dropped) and any(d.startswith("branch: constant") for d in dropped)
     assert any(d.startswith("note: free text") for d in dropped)
     assert "# Columns left out of the features:" in yaml_path.read_text()
+    # rows with an id: drafted for outcomes, and its outcome files are checked against the drafted label set
+    assert cfg.outcomes is not None and cfg.outcomes.label_delay_days == 30 and cfg.outcomes.decay.metric == "roc_auc"
+    from pipelines.domain.validation import DataValidationError, validate_outcomes
+
+    validate_outcomes(pd.DataFrame({"account_id": [1, 2], "default": ["Yes", "No"]}), cfg, suite_path.parent)
+    with pytest.raises(DataValidationError, match=r"expect_column_values_to_be_in_set\[default\]"):
+        validate_outcomes(pd.DataFrame({"account_id": [1, 2], "default": ["Yes", "Maybe"]}), cfg, suite_path.parent)
 
 
 def test_drafted_suite_accepts_the_data_and_refuses_corruption(drafted):
