@@ -134,7 +134,8 @@ def realized(res: Resources, cfg: ProjectConfig, as_of: dt.date) -> tuple[Realiz
              c.predictions, first, last, unkeyed, c.outcomes, c.matched, c.late, c.pending, c.missing, c.duplicate_predictions,
              c.duplicate_outcomes, c.conflicting_outcomes, c.never_predicted)
     versions = sorted(set(joined.rows["model_version"]), key=lambda v: int(v) if v.isdigit() else 0)
-    thresholds = {v: res.registry.version(cfg.name, v).threshold for v in versions}
+    infos = {v: res.registry.version(cfg.name, v) for v in versions}  # a version the log names must exist: else fail (retried)
+    thresholds = {v: info.threshold for v, info in infos.items()}
     found = realized_metrics(cfg, joined.rows, thresholds, estimates(res.lake, cfg, versions))
     rows = joined.rows
     champ_rows = rows[rows["arm"] == ARM_CHAMPION]
@@ -153,6 +154,11 @@ def realized(res: Resources, cfg: ProjectConfig, as_of: dt.date) -> tuple[Realiz
     rep = RealizedReport(project=cfg.name, as_of=as_of, window_first=first, window_last=last, primary_metric=cfg.primary_metric,
                          label_delay_days=delay, counts=c, unkeyed_predictions=unkeyed, versions=found, champion=champion,
                          challenger=challenger, paired=paired, decayed=decayed, decay_reason=reason)
+    # MLflow first, the report last: the stored report marks the day done, so a retry after a crash logs again
+    midnight = int(dt.datetime(as_of.year, as_of.month, as_of.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    for v in found:  # on the version's own run, dated by the as-of day: MLflow charts the realized trend
+        res.registry.log_metrics(infos[v.version].run_id, {f"realized/{v.arm}/{k}": iv.value for k, iv in v.metrics.items()}
+                                 | {f"realized/{v.arm}/outcomes": float(v.rows)}, timestamp_ms=midnight, step=as_of.toordinal())
     res.lake.write_once(layout.realized_key(cfg.name, as_of, "md"), realized_markdown(rep).encode())
     uri, _ = res.lake.write_json_once(key, rep.to_json())
     for v in found:

@@ -28,7 +28,8 @@ def with_outcomes(cfg, **decay):  # type: ignore[no-untyped-def]
 def test_outcome_files_are_validated_and_stored_once(res, cfg, settings) -> None:  # type: ignore[no-untyped-def]
     c = with_outcomes(cfg)
     with pytest.raises(OutcomesNotConfigured):
-        import_outcomes(res.lake, cfg, pd.DataFrame({"CustomerId": [1], "Exited": [1]}), START, settings.expectations_dir)
+        import_outcomes(res.lake, cfg.model_copy(update={"outcomes": None}), pd.DataFrame({"CustomerId": [1], "Exited": [1]}), START,
+                        settings.expectations_dir)
     for bad, named in ((pd.DataFrame({"CustomerId": [1, 1], "Exited": [0, 1]}), "expect_column_values_to_be_unique[CustomerId]"),
                        (pd.DataFrame({"CustomerId": [1, 2], "Exited": [0, 3]}), "expect_column_values_to_be_in_set[Exited]"),
                        (pd.DataFrame({"CustomerId": [1, None], "Exited": [0, 1]}), "expect_column_values_to_not_be_null[CustomerId]")):
@@ -99,6 +100,10 @@ def test_realized_report_pairs_shadow_and_fires_on_decay(res, cfg, settings) -> 
     assert res.lake.list("alerts/") == []
     text = res.lake.get_bytes(res.lake.key_of(md)).decode()
     assert "| 2,000 | 0 | 1,260 | 0 |" in text and f"v{v2} - champion v{v1}" in text
+
+    run = res.registry.client.get_run(res.registry.version("bankchurn", v1).run_id)
+    assert run.data.metrics["realized/champion/roc_auc"] == pytest.approx(by[(v1, "champion")].metrics["roc_auc"].value)
+    assert run.data.metrics["realized/champion/outcomes"] == 630
 
     again, _ = realized(res, c, as_of)  # same day twice: the stored report, nothing rewritten
     assert again == rep and len(res.lake.list(layout.monitoring_prefix("bankchurn", as_of))) == 2
