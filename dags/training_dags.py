@@ -1,9 +1,10 @@
-"""DAG factory: per project YAML in `pipelines/projects/`, two DAGs:
+"""DAG factory: per project YAML in `pipelines/projects/`, the training DAGs (the daily monitors are
+in `monitoring_dags.py`):
 
     <project>_training       extract -> validate -> plan_search -> tune (mapped) -> refit -> evaluate -> register -> drift
-                             every N days on N-day data intervals, OR early when drift is detected
-    <project>_drift_monitor  check_drift -> signal_retrain (emits the project's drift Asset)
-                             daily: yesterday's partition vs the current champion's training rows
+                             every N days on N-day data intervals, OR early when drift (or decay on
+                             realized outcomes) is signalled
+    <project>_policy_replay  manual: every recorded decision re-decided under a proposed policy
 
 This file only wires tasks. Each task builds the stores once (`Resources.from_env()`), calls one
 `pipelines.steps` function and returns its typed result as JSON; heavy libraries (pandas, sklearn,
@@ -20,44 +21,15 @@ import logging
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, DeltaDataIntervalTimetable, Param, get_current_context, task
+from airflow.sdk import DAG, AssetOrTimeSchedule, DeltaDataIntervalTimetable, Param, get_current_context, task
 
 from pipelines.config import MAX_TRIALS, ProjectConfig, ProjectConfigError, load_project, project_names
 from pipelines.config.settings import Settings
 from pipelines.contracts import names
+from pipelines.orchestration.dag_support import retrain_signals, run_interval
 from pipelines.orchestration.notifications import TaskFailureAlert
 
 log = logging.getLogger(__name__)
-
-
-def drift_asset(project: str) -> Asset:
-    """Emitted by the drift monitor when drift crosses the threshold; the training DAG listens."""
-    return Asset(name=f"{project}_drift_detected", uri=f"mlops://{project}/drift")
-
-
-def decay_asset(project: str) -> Asset:
-    """Emitted by the outcomes DAG when the champion's realized metric breaks the decay rule."""
-    return Asset(name=f"{project}_outcomes_decayed", uri=f"mlops://{project}/outcomes-decay")
-
-
-def retrain_signals(cfg: ProjectConfig) -> Any:
-    """What starts the training DAG early: drift, or (with an outcomes block) decay on realized outcomes."""
-    return drift_asset(cfg.name) | decay_asset(cfg.name) if cfg.outcomes is not None else drift_asset(cfg.name)
-
-
-def _monitor_args(cfg: ProjectConfig) -> dict[str, Any]:
-    return {"owner": cfg.dag.owner, "retries": cfg.dag.retries, "retry_delay": dt.timedelta(minutes=cfg.dag.retry_delay_minutes),
-            "retry_exponential_backoff": True, "execution_timeout": dt.timedelta(minutes=cfg.dag.task_timeout_minutes),
-            "on_failure_callback": TaskFailureAlert(cfg.name)}
-
-
-def _interval(ctx: Any, days: int) -> tuple[dt.date, dt.date]:
-    """(start, end) dates; asset-triggered runs have no data interval: end = the run's run_after day."""
-    start, end = ctx.get("data_interval_start"), ctx.get("data_interval_end")
-    if end is None:
-        end_date = ctx["dag_run"].run_after.date()
-        return end_date - dt.timedelta(days=days), end_date
-    return start.date(), end.date()
 
 
 def _task_env(project: str) -> tuple[Any, ProjectConfig, Any]:
@@ -74,7 +46,7 @@ def _task_env(project: str) -> tuple[Any, ProjectConfig, Any]:
     res = Resources.from_settings(settings)
     cfg = load_project(project, settings)
     ctx = get_current_context()
-    start, end = _interval(ctx, cfg.dag.schedule_days)
+    start, end = run_interval(ctx, cfg.dag.schedule_days)
     p = ctx["params"]
     run = RunSpec(project=project, as_of=end, interval_start=start, dag_id=ctx["dag"].dag_id, run_id=ctx["run_id"],
                   n_trials=int(p["n_trials"]), timeout_minutes=float(p["timeout_minutes"]), window_days=int(p["training_window_days"]),
@@ -232,98 +204,6 @@ def build_training_dag(cfg: ProjectConfig) -> DAG:
     return dag
 
 
-def build_drift_monitor_dag(cfg: ProjectConfig) -> DAG:
-    project = cfg.name
-    start = pendulum.datetime(cfg.dag.start_date.year, cfg.dag.start_date.month, cfg.dag.start_date.day, tz="UTC")
-    with DAG(
-        dag_id=f"{project}_drift_monitor",
-        description=f"{project}: daily drift of the newest partition vs the champion's training rows",
-        schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)), start_date=start, catchup=False, max_active_runs=3,
-        dagrun_timeout=dt.timedelta(minutes=cfg.dag.dagrun_timeout_minutes), default_args=_monitor_args(cfg),
-        tags=sorted({"mlops", "drift", project}),
-        doc_md=f"""
-### {project}: drift monitor
-
-Daily. A run with interval `[D, D+1)` compares partition `dt=D` with the training rows of the model
-that is `champion` now (Evidently; per-column methods and thresholds from the project YAML, dataset
-drift when the drifted share >= {cfg.drift.drift_share}). On drift: an alert (log, `alerts/` in the
-lake, webhook if configured) and an event on Asset `{project}_drift_detected`, which schedules
-`{cfg.dag_id}` early. No champion yet or an empty day: skipped, with the reason logged.
-Reports: the lake (`monitoring/{project}/dt=D/`) and the champion's MLflow run (`monitoring/dt=D/`,
-linked from the task), `monitor/drift_share` charted there by day.
-""",
-    ) as dag:
-
-        @task(task_id=names.TASK_CHECK_DRIFT)
-        def check_drift() -> dict[str, Any]:
-            from pipelines.resources import Resources
-            from pipelines.steps.monitor import monitor_day
-
-            settings = Settings.from_env()
-            start_day, _ = _interval(get_current_context(), 1)
-            return monitor_day(Resources.from_settings(settings), load_project(project, settings), start_day).to_json()
-
-        @task(task_id=names.TASK_SIGNAL, outlets=[drift_asset(project)])
-        def signal_retrain(result: dict[str, Any]) -> str:
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            if result["status"] != "drifted":
-                raise AirflowSkipException(f"no retrain: drift status {result['status']} ({result.get('reason')})")
-            log.warning("drift on %s (share %.2f): emitting %s_drift_detected -> %s_training runs early",
-                        result["day"], result["drift_share"], project, project)
-            return str(result["day"])
-
-        signal_retrain(check_drift())
-    return dag
-
-
-def build_outcomes_dag(cfg: ProjectConfig) -> DAG:
-    assert cfg.outcomes is not None
-    project, o = cfg.name, cfg.outcomes
-    start = pendulum.datetime(cfg.dag.start_date.year, cfg.dag.start_date.month, cfg.dag.start_date.day, tz="UTC")
-    with DAG(
-        dag_id=f"{project}_outcomes", description=f"{project}: served predictions judged on the outcomes that arrived",
-        schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)), start_date=start, catchup=False, max_active_runs=1,
-        dagrun_timeout=dt.timedelta(minutes=cfg.dag.dagrun_timeout_minutes), default_args=_monitor_args(cfg),
-        tags=sorted({"mlops", "outcomes", project}),
-        doc_md=f"""
-### {project}: realized outcomes
-
-Daily. A run as of D joins the predictions served over the {o.window_days} days before D with the
-outcomes that ARRIVED before D (`pipelines outcomes import`; due {o.label_delay_days} days after a
-prediction), once per (id, version, arm), and reports realized metrics per version and arm with
-bootstrap intervals next to the version's evaluation-time estimate; a shadow challenger is compared
-with the champion on the same ids. Write-once report: `monitoring/{project}/dt=D/realized.md`.
-Decay rule: `{o.decay.model_dump(exclude_defaults=False) if o.decay else "none"}`; when it fires, an alert and an event on
-Asset `{project}_outcomes_decayed`, which starts `{cfg.dag_id}` early (promotion still goes through the gate).
-""",
-    ) as dag:
-
-        @task(task_id="realized_metrics")
-        def realized_metrics() -> dict[str, Any]:
-            from pipelines.resources import Resources
-            from pipelines.steps.outcomes import realized
-
-            settings = Settings.from_env()
-            _, as_of = _interval(get_current_context(), 1)
-            rep, uri = realized(Resources.from_settings(settings), load_project(project, settings), as_of)
-            return {"as_of": as_of.isoformat(), "matched": rep.counts.matched, "decayed": rep.decayed, "reason": rep.decay_reason,
-                    "report_uri": uri}
-
-        @task(task_id=names.TASK_SIGNAL, outlets=[decay_asset(project)])
-        def signal_retrain(result: dict[str, Any]) -> str:
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            if not result["decayed"]:
-                raise AirflowSkipException(f"no retrain: {result['reason'] or 'no decay rule'} ({result['matched']} judged predictions)")
-            log.warning("decay on realized outcomes as of %s (%s): emitting %s_outcomes_decayed -> %s runs early",
-                        result["as_of"], result["reason"], project, cfg.dag_id)
-            return str(result["as_of"])
-
-        signal_retrain(realized_metrics())
-    return dag
-
-
 def build_policy_replay_dag(cfg: ProjectConfig) -> DAG:
     """Manual only: re-decide every recorded version under the policy typed into the trigger form."""
     import yaml
@@ -378,10 +258,7 @@ def build_all(settings: Settings) -> dict[str, DAG]:
             log.error("skipping project %s: %s", name, err)
             continue
         dags[cfg.dag_id] = build_training_dag(cfg)
-        dags[f"{cfg.name}_drift_monitor"] = build_drift_monitor_dag(cfg)
         dags[f"{cfg.name}_policy_replay"] = build_policy_replay_dag(cfg)
-        if cfg.outcomes is not None:
-            dags[f"{cfg.name}_outcomes"] = build_outcomes_dag(cfg)
     return dags
 
 

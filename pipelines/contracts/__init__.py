@@ -23,12 +23,12 @@ from pipelines.contracts.evaluation import (
     ModelScores,
     SliceScore,
 )
-from pipelines.contracts.realized import JoinCounts, RealizedMetrics, RealizedReport
+from pipelines.contracts.realized import JoinCounts, RealizedMetrics, RealizedReport, ScoredArm, ScoredPartition
 from pipelines.contracts.run import Extracted, RunSpec, SearchPlan, Trained, Tuned, Validated
 
 __all__ = [
     "OVERALL", "AliasMove", "Backtest", "ChampionRef", "Check", "Contract", "Decision", "DecisionRecord", "DeltaInterval", "DriftColumn",
     "DriftResult", "DriftSummary", "Evaluated", "Evaluation", "Extracted", "FairnessResult", "FreshRows", "JoinCounts", "MetricInterval", "Metrics",
-    "ModelScores", "Outcome", "RealizedMetrics", "RealizedReport", "Registered", "RunSpec", "SearchPlan", "SliceScore", "Trained", "Tuned", "Validated", "clean_metrics",
+    "ModelScores", "Outcome", "RealizedMetrics", "RealizedReport", "Registered", "ScoredArm", "ScoredPartition", "RunSpec", "SearchPlan", "SliceScore", "Trained", "Tuned", "Validated", "clean_metrics",
     "finite_or_none",
 ]

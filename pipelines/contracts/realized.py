@@ -60,3 +60,23 @@ class RealizedReport(Contract):
     paired: DeltaInterval | None = None  # challenger - champion on the ids both scored (realized outcomes)
     decayed: bool = False
     decay_reason: str = ""
+
+
+class ScoredArm(Contract):
+    version: str
+    arm: str
+    rows: int
+    uri: str | None = None  # None: not scored (see reason)
+    reason: str = ""
+
+
+class ScoredPartition(Contract):
+    """What the batch scorer did with one raw partition: per model (champion, and the challenger in
+    shadow), the rows scored and where the predictions are, or why it did not score."""
+
+    project: str
+    as_of: dt.date
+    partition: dt.date
+    status: str  # scored | skipped
+    reason: str = ""
+    arms: list[ScoredArm] = []

@@ -24,6 +24,7 @@ from pipelines.config import ProjectConfig
 from pipelines.config.settings import ServingSettings
 from pipelines.contracts import names
 from pipelines.contracts.rollout import ARM_CHALLENGER, ARM_CHAMPION, ARM_SHADOW, Rollout, in_canary
+from pipelines.domain.scoring import predict_arrays
 from pipelines.resources import Resources
 from pipelines.serving.columnar import BatchValidator, Validated
 from pipelines.serving.telemetry import Metrics, PredictionLog
@@ -55,19 +56,8 @@ class Scored:
 
 
 def score(slot: ModelSlot, X: pd.DataFrame, regression: bool) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """(probability, label, value). A FixedThresholdClassifier's label is computed from the one
-    predict_proba call exactly as its `predict` would (score >= threshold picks classes_[1]), which
-    halves the model time of a request; any other classifier uses its own `predict`."""
-    model = slot.model
-    if regression:
-        return None, None, np.asarray(model.predict(X), dtype=float)
-    p = np.asarray(model.predict_proba(X))[:, 1]
-    t = getattr(model, "threshold", None)
-    if isinstance(t, (int, float)) and getattr(model, "pos_label", None) is None and hasattr(model, "classes_"):
-        labels = np.asarray(model.classes_)[(p >= t).astype(int)]
-    else:
-        labels = np.asarray(model.predict(X))
-    return p, labels.astype(int), None
+    """(probability, label, value) of one slot's model (`pipelines.domain.scoring`)."""
+    return predict_arrays(slot.model, X, regression)
 
 
 def load_slot(res: Resources, project: str, version: str) -> ModelSlot:

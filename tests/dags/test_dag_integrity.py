@@ -24,12 +24,21 @@ def dagbag():
     return DagBag(dag_folder=str(REPO / "dags"))
 
 
-def test_no_import_errors_and_three_dags_per_project(dagbag):
+def test_no_import_errors_and_the_dags_of_every_project(dagbag):
     assert dagbag.import_errors == {}
-    assert {f"{p}_{kind}" for p in project_names() for kind in ("training", "drift_monitor", "policy_replay")} <= set(dagbag.dag_ids)
+    kinds = ("training", "drift_monitor", "policy_replay", "scoring")
+    assert {f"{p}_{kind}" for p in project_names() for kind in kinds} <= set(dagbag.dag_ids)
     with_outcomes = {p for p in project_names() if load_project(p).outcomes is not None}
     assert with_outcomes == {"bankchurn", "loanrisk"}  # the projects whose rows carry an id to join outcomes by
     assert {d for d in dagbag.dag_ids if d.endswith("_outcomes")} == {f"{p}_outcomes" for p in with_outcomes}
+
+
+@pytest.mark.parametrize("project", project_names())
+def test_scoring_dag_is_daily_and_one_task(dagbag, project):
+    dag = dagbag.dags[f"{project}_scoring"]
+    assert [t.task_id for t in dag.tasks] == ["score_partition"]
+    assert dag.timetable.delta == dt.timedelta(days=1) and dag.catchup is False and "scoring" in dag.tags
+    assert all(t.retries >= 2 and t.on_failure_callback for t in dag.tasks)
 
 
 @pytest.mark.parametrize("project", ["bankchurn", "loanrisk"])
@@ -150,12 +159,13 @@ def test_a_broken_project_yaml_is_an_import_error_naming_file_and_field(tmp_path
     assert "bankchurn_training" in bag.dag_ids and "telecom_training" not in bag.dag_ids
 
 
-def test_parse_is_fast_and_imports_nothing_heavy():
+@pytest.mark.parametrize("dag_file", ["training_dags.py", "monitoring_dags.py"])
+def test_parse_is_fast_and_imports_nothing_heavy(dag_file):
     code = (
         "import sys, time, json, runpy; import airflow.sdk, pendulum; before = set(sys.modules);"
         "t = time.perf_counter(); runpy.run_path(%r); dt = time.perf_counter() - t;"
         "print(json.dumps({'seconds': dt, 'new': sorted({m.split('.')[0] for m in set(sys.modules) - before})}))"
-    ) % str(REPO / "dags" / "training_dags.py")
+    ) % str(REPO / "dags" / dag_file)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120, check=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["seconds"] < 2.0, res
