@@ -19,8 +19,8 @@ def cmd_feed(a: argparse.Namespace, s: Settings) -> int:
 
     cfg, lake = project_of(s, a.project), open_lake(s)
     if a.from_csv:
-        if a.drift_from or a.rows_per_day:
-            raise SystemExit("--from-csv takes its rows from the file: --drift-from/--rows-per-day do not apply")
+        if a.drift_from or a.rows_per_day or a.concept_shift_from:
+            raise SystemExit("--from-csv takes its rows from the file: --drift-from/--concept-shift-from/--rows-per-day do not apply")
         validate = None
         if not a.no_validate:
             from pipelines.domain.validation import validate_frame
@@ -31,7 +31,7 @@ def cmd_feed(a: argparse.Namespace, s: Settings) -> int:
         r = feed_from_csv(lake, cfg, Path(a.from_csv), a.start, a.end, seed=a.seed, overwrite=a.overwrite, validate=validate)
     else:
         r = feed_synthetic(lake, cfg, a.start, a.end, rows_per_day=a.rows_per_day, seed=a.seed, drift_from=a.drift_from,
-                           overwrite=a.overwrite)
+                           concept_shift_from=a.concept_shift_from, overwrite=a.overwrite)
     print(f"{cfg.name}: wrote {r.partitions} partitions, {r.rows} rows ({r.first}..{r.last}) to {lake.uri('raw/' + cfg.name + '/')}")
     return 0
 
@@ -50,7 +50,7 @@ def cmd_init(a: argparse.Namespace, s: Settings) -> int:
     if a.no_import:
         return 0
     ns = argparse.Namespace(project=a.name, from_csv=a.from_csv, start=a.start, end=a.end, seed=0, overwrite=False, no_validate=False,
-                            drift_from=None, rows_per_day=None)
+                            drift_from=None, concept_shift_from=None, rows_per_day=None)
     return cmd_feed(ns, s)
 
 
@@ -84,6 +84,8 @@ def add_data_commands(sub: Any) -> None:
     f.add_argument("--rows-per-day", type=positive_int)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--drift-from", type=date_arg, help="shift distributions (e.g. older customers, more Germany) from this date on")
+    f.add_argument("--concept-shift-from", type=date_arg, help="from this date on the label's dependence on the features changes, "
+                   "their distributions do not (bankchurn): what input-drift checks cannot see")
     f.add_argument("--from-csv", help="spread this CSV's rows across the date range (seeded) instead of generating")
     f.add_argument("--no-validate", action="store_true", help="import a CSV without running the project's suite on it first")
     f.add_argument("--overwrite", action="store_true", help="replace existing partitions (refused by default)")

@@ -155,13 +155,16 @@ def window_breached(rule: DecayRule, realized: RealizedMetrics | None) -> tuple[
     return False, f"{rule.metric} {value:.4g} within the rule"
 
 
-def decay_streak(rule: DecayRule, history: list[RealizedReport], today: bool | None) -> int:
-    """Breached windows in a row, newest first, counting today's verdict and then the recorded
-    reports' (newest first); windows that could not be judged neither count nor break the streak."""
+def decay_streak(rule: DecayRule, history: list[RealizedReport], today: bool | None, champion: str | None) -> int:
+    """Breached windows in a row of THIS champion, newest first, counting today's verdict and then the
+    recorded reports' (newest first); windows that could not be judged neither count nor break the
+    streak; a report of another champion ends it (a new champion starts with a clean record)."""
     streak = 1 if today else 0
     if today is False:
         return 0
     for rep in history:
+        if rep.champion != champion:
+            break
         judged = [v for v in rep.versions if v.version == rep.champion and v.arm == "champion"]
         verdict, _ = window_breached(rule, judged[0] if judged else None)
         if verdict is None:

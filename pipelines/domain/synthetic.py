@@ -46,12 +46,14 @@ _SURNAMES = np.array(
 )
 
 
-def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: bool) -> pd.DataFrame:
+def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: bool, concept_shift: bool = False) -> pd.DataFrame:
     """One day of bank customers. `drifted`: older customers, more Germany, larger balances, more new
     customers, fewer active members (four of ten features move enough to cross the 0.3 drift share), and
     the churn relationship moves too: Germany no longer raises churn, very large balances do, and
     inactive members now churn less than active ones -- so
-    a model trained before the drift ranks worse after it and a retrain on recent data pays off."""
+    a model trained before the drift ranks worse after it and a retrain on recent data pays off.
+    `concept_shift`: the same change of the churn relationship with the features' distributions
+    untouched (same random draws): what input-drift checks cannot see."""
     geo_p = [0.40, 0.40, 0.20] if drifted else [0.5014, 0.2509, 0.2477]
     geography = rng.choice(np.array(["France", "Germany", "Spain"]), size=n, p=geo_p)
     gender = rng.choice(np.array(["Male", "Female"]), size=n, p=[0.5457, 0.4543])
@@ -80,7 +82,7 @@ def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: 
         + c["balance"] * balance / 1e5 + c["credit"] * (credit - 650) / 100
         + c["inactive_age"] * (1 - active) * a + c["card"] * card + c["salary"] * salary / 1e5
     )
-    if drifted:
+    if drifted or concept_shift:
         logit = logit - c["germany"] * (geography == "Germany") + 1.6 * (balance > 160000) - 1.8 * (1 - active) - 0.1
     exited = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("int64")
     day_index = (day - _DAY0).days
@@ -274,5 +276,7 @@ def generate_loanrisk(day: dt.date, n: int, rng: np.random.Generator, drifted: b
 
 
 Generator = Callable[[dt.date, int, np.random.Generator, bool], pd.DataFrame]
+# Generators that can plant a concept shift (`concept_shift=True`: labels change, features do not).
+CONCEPT_SHIFT = frozenset({"bankchurn"})
 GENERATORS: dict[str, Generator] = {"bankchurn": generate_bankchurn, "telecom": generate_telecom, "carvision": generate_carvision,
                                      "loanrisk": generate_loanrisk}

@@ -22,7 +22,7 @@ import pandas as pd
 from pipelines.config import ProjectConfig
 from pipelines.contracts import layout
 from pipelines.domain.rows import derive_target
-from pipelines.domain.synthetic import GENERATORS
+from pipelines.domain.synthetic import CONCEPT_SHIFT, GENERATORS
 from pipelines.resources.lake import Lake, LakeKeyExists
 
 log = logging.getLogger(__name__)
@@ -74,12 +74,15 @@ def feed_synthetic(
     rows_per_day: int | None = None,
     seed: int = 0,
     drift_from: dt.date | None = None,
+    concept_shift_from: dt.date | None = None,
     overwrite: bool = False,
 ) -> FeedResult:
     gen = GENERATORS.get(cfg.feed.generator) if cfg.feed.generator else None
     if gen is None:
         raise FeedError(f"project {cfg.name} has no synthetic generator ({cfg.feed.generator!r}; known: {sorted(GENERATORS)}): "
                         "import data with --from-csv")
+    if concept_shift_from is not None and cfg.feed.generator not in CONCEPT_SHIFT:
+        raise FeedError(f"generator {cfg.feed.generator!r} cannot plant a concept shift (those that can: {sorted(CONCEPT_SHIFT)})")
     n = rows_per_day or cfg.feed.rows_per_day
     if n < 1:
         raise FeedError("--rows-per-day must be >= 1")
@@ -89,7 +92,10 @@ def feed_synthetic(
         rng = np.random.default_rng([seed, day.toordinal()])
         drifted = drift_from is not None and day >= drift_from
         # +-10% rows per day so counts are not suspiciously constant.
-        frames[day] = derive_target(cfg, gen(day, max(1, int(round(n * rng.uniform(0.9, 1.1)))), rng, drifted))[0]
+        rows = max(1, int(round(n * rng.uniform(0.9, 1.1))))
+        shifted = concept_shift_from is not None and day >= concept_shift_from
+        frame = gen(day, rows, rng, drifted, concept_shift=True) if shifted else gen(day, rows, rng, drifted)  # type: ignore[call-arg]
+        frames[day] = derive_target(cfg, frame)[0]
     return _write_partitions(lake, cfg, frames, overwrite)
 
 

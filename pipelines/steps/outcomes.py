@@ -148,7 +148,7 @@ def realized(res: Resources, cfg: ProjectConfig, as_of: dt.date) -> tuple[Realiz
     if rule is not None:
         mine = next((v for v in found if v.version == champion and v.arm == ARM_CHAMPION), None)
         verdict, reason = window_breached(rule, mine)
-        streak = decay_streak(rule, recorded_reports(res.lake, cfg, as_of, 2 * rule.consecutive + 7), verdict)
+        streak = decay_streak(rule, recorded_reports(res.lake, cfg, as_of, 2 * rule.consecutive + 7), verdict, champion)
         decayed = streak >= rule.consecutive
         reason = f"{reason}; {streak} breached window(s) in a row (rule: {rule.consecutive})"
     rep = RealizedReport(project=cfg.name, as_of=as_of, window_first=first, window_last=last, primary_metric=cfg.primary_metric,

@@ -135,9 +135,10 @@ def test_decay_rule() -> None:
     assert window_breached(rule, _realized("1", 0.70, estimate=None))[0] is None
     assert window_breached(DecayRule(metric="roc_auc", floor=0.75), _realized("1", 0.70, estimate=None))[0] is True
     bad, ok, thin = _realized("1", 0.80), _realized("1", 0.84), _realized("1", 0.5, rows=10)
-    assert decay_streak(rule, [_report(2, bad)], True) == 2
-    assert decay_streak(rule, [_report(2, thin), _report(1, bad)], True) == 2  # an unjudged window neither counts nor breaks
-    assert decay_streak(rule, [_report(2, ok), _report(1, bad)], True) == 1
-    assert decay_streak(rule, [_report(2, bad)], False) == 0
+    assert decay_streak(rule, [_report(2, bad)], True, "1") == 2
+    assert decay_streak(rule, [_report(2, thin), _report(1, bad)], True, "1") == 2  # an unjudged window neither counts nor breaks
+    assert decay_streak(rule, [_report(2, ok), _report(1, bad)], True, "1") == 1
+    assert decay_streak(rule, [_report(2, bad)], False, "1") == 0
+    assert decay_streak(rule, [_report(2, bad)], True, "2") == 1  # the old champion's breaches do not count against a new one
     with pytest.raises(ValueError, match="max_drop"):
         DecayRule(metric="roc_auc")
