@@ -182,8 +182,10 @@ def realized_markdown(rep: RealizedReport) -> str:
              f"(due {rep.label_delay_days} days after the prediction).", "",
              "| predictions | duplicate | matched | late | pending | missing | outcome first |", "|---:|---:|---:|---:|---:|---:|---:|",
              f"| {c.predictions:,} | {c.duplicate_predictions:,} | {c.matched:,} | {c.late:,} | {c.pending:,} | {c.missing:,} | {c.outcome_first:,} |",
-             "", "| outcomes arrived | duplicate | conflicting | matched ids | never predicted |", "|---:|---:|---:|---:|---:|",
-             f"| {c.outcomes:,} | {c.duplicate_outcomes:,} | {c.conflicting_outcomes:,} | {c.matched_ids:,} | {c.never_predicted:,} |", "",
+             "", "| outcomes arrived | duplicate | conflicting | matched ids | outcome-first ids | never predicted |",
+             "|---:|---:|---:|---:|---:|---:|",
+             f"| {c.outcomes:,} | {c.duplicate_outcomes:,} | {c.conflicting_outcomes:,} | {c.matched_ids:,} | {c.outcome_first_ids:,} "
+             f"| {c.never_predicted:,} |", "",
              f"| version | arm | rows | realized {rep.primary_metric} [95% CI] | evaluation-time estimate |", "|---|---|---:|---|---:|"]
     for v in rep.versions:
         iv = v.metrics.get(rep.primary_metric)

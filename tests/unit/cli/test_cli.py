@@ -85,3 +85,22 @@ def test_gen_env_writes_random_secrets_once(tmp_path, capsys):
     assert main(["gen-env", "--output", str(out), "--overwrite"]) == 0
     second = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line and not line.startswith("#"))
     assert first["POSTGRES_PASSWORD"] != second["POSTGRES_PASSWORD"]
+
+
+def test_outcomes_import_and_report(home, capsys, tmp_path):
+    """A bad outcome file ends with exit 2 naming the expectation and stores nothing; a good one is
+    stored once; the report of a day with no served predictions says so and counts zero."""
+    bad, good = tmp_path / "bad.csv", tmp_path / "good.csv"
+    pd.DataFrame({"CustomerId": [1, 1], "Exited": [0, 1]}).to_csv(bad, index=False)
+    pd.DataFrame({"CustomerId": [1, 2], "Exited": [0, 1]}).to_csv(good, index=False)
+    assert main(["outcomes", "import", "bankchurn", "--input", str(bad), "--arrived", "2026-02-01"]) == 2
+    assert "expect_column_values_to_be_unique[CustomerId]" in capsys.readouterr().err
+    assert main(["outcomes", "import", "bankchurn", "--input", str(good), "--arrived", "2026-02-01"]) == 0
+    assert "2 outcomes stored as arrived 2026-02-01" in capsys.readouterr().out
+    assert main(["outcomes", "import", "bankchurn", "--input", str(good), "--arrived", "2026-02-01"]) == 0
+    assert "already stored" in capsys.readouterr().out
+    assert main(["outcomes", "report", "bankchurn", "--as-of", "2026-02-03"]) == 0
+    out = capsys.readouterr().out
+    assert "| 0 | 0 | 0 | 0 | 0 | 0 | 0 |" in out and "| 2 | 0 | 0 | 0 | 0 | 2 |" in out  # two outcomes, never predicted
+    assert main(["outcomes", "report", "telecom"]) == 2
+    assert "telecom has no outcomes block" in capsys.readouterr().err

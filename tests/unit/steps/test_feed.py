@@ -117,3 +117,23 @@ def test_derived_target_is_computed_at_import(lake, tmp_path):
     final = got.loanStatus.isin(cfg.derive_target.positive + cfg.derive_target.negative)
     assert got.loc[final, "risky"].notna().all() and got.loc[~final, "risky"].isna().all()
     assert (got.loc[got.loanStatus == "Charged Off", "risky"] == 1).all()
+
+
+
+def test_concept_shift_changes_labels_not_features(cfg, tmp_path):
+    """The planted concept shift: the same features (same draws) as an unshifted feed, other labels,
+    and inactive members now churn LESS than active ones; a generator that cannot plant one refuses."""
+    from pipelines.resources.lake import LocalLake
+
+    a, b = LocalLake(tmp_path / "a"), LocalLake(tmp_path / "b")
+    feed_synthetic(a, cfg, D(2026, 2, 1), D(2026, 2, 6), rows_per_day=3000, seed=2)
+    feed_synthetic(b, cfg, D(2026, 2, 1), D(2026, 2, 6), rows_per_day=3000, seed=2, concept_shift_from=D(2026, 2, 4))
+    for day in range(1, 7):
+        key = f"raw/bankchurn/dt=2026-02-0{day}/part-0000.parquet"
+        x, y = a.get_parquet(key), b.get_parquet(key)
+        pd.testing.assert_frame_equal(x.drop(columns="Exited"), y.drop(columns="Exited"))
+        assert (x.Exited == y.Exited).all() == (day < 4)
+    late = pd.concat([b.get_parquet(f"raw/bankchurn/dt=2026-02-0{d}/part-0000.parquet") for d in (4, 5, 6)])
+    assert late[late.IsActiveMember == 0].Exited.mean() < late[late.IsActiveMember == 1].Exited.mean()
+    with pytest.raises(FeedError, match="cannot plant a concept shift"):
+        feed_synthetic(a, load_project("telecom"), D(2026, 2, 1), D(2026, 2, 2), concept_shift_from=D(2026, 2, 1))
