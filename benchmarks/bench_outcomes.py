@@ -195,14 +195,15 @@ Trainings (the pipeline's own runs and gate):
 |---:|---:|---:|---:|---:|---:|---:|
 | {c.predictions:,} | {c.duplicate_predictions:,} | {c.matched:,} | {c.late:,} | {c.pending:,} | {c.missing:,} | {c.outcome_first:,} |
 
-| outcomes arrived | duplicate | conflicting | matched ids | outcome-first ids | never predicted |
-|---:|---:|---:|---:|---:|---:|
-| {c.outcomes:,} | {c.duplicate_outcomes:,} | {c.conflicting_outcomes:,} | {c.matched_ids:,} | {c.outcome_first_ids:,} | {c.never_predicted:,} |
+| outcomes arrived | duplicate | conflicting | matched ids | outcome-first ids | predicted before the window | never predicted |
+|---:|---:|---:|---:|---:|---:|---:|
+| {c.outcomes:,} | {c.duplicate_outcomes:,} | {c.conflicting_outcomes:,} | {c.matched_ids:,} | {c.outcome_first_ids:,} | {c.before_window:,} | {c.never_predicted:,} |
 
 They add up: {c.predictions:,} = {c.duplicate_predictions:,} + {c.matched:,} + {c.pending:,} + {c.missing:,} + {c.outcome_first:,}
-({c.duplicate_predictions + c.matched + c.pending + c.missing + c.outcome_first:,}); {c.outcomes:,} = {c.duplicate_outcomes:,} + {c.conflicting_outcomes:,} + {c.matched_ids:,} + {c.outcome_first_ids:,} + {c.never_predicted:,}
-({c.duplicate_outcomes + c.conflicting_outcomes + c.matched_ids + c.outcome_first_ids + c.never_predicted:,}). Matched counts predictions (the champion's and
-a shadow's of the same id are two), matched ids count outcomes.
+({c.duplicate_predictions + c.matched + c.pending + c.missing + c.outcome_first:,}); {c.outcomes:,} = {c.duplicate_outcomes:,} + {c.conflicting_outcomes:,} + {c.matched_ids:,} + {c.outcome_first_ids:,} + {c.before_window:,} + {c.never_predicted:,}
+({c.duplicate_outcomes + c.conflicting_outcomes + c.matched_ids + c.outcome_first_ids + c.before_window + c.never_predicted:,}). Matched counts
+predictions (a champion's and a shadow's of the same id are two), matched ids count outcomes. Missing: outcomes that never
+arrived (3%) and late ones not yet in; never predicted: the planted outcomes of customers nobody scored.
 
 ## Day by day (every 5th day and every decay)
 

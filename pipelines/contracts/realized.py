@@ -15,7 +15,7 @@ class JoinCounts(Contract):
     """Every prediction and every outcome of a join, counted once. Two identities hold (a test keeps
     them): predictions = duplicate_predictions + matched + pending + missing + outcome_first, and
     outcomes = duplicate_outcomes + conflicting_outcomes + matched_ids + outcome_first_ids +
-    never_predicted."""
+    before_window + never_predicted."""
 
     predictions: int  # prediction rows made before the as-of date, in the window
     duplicate_predictions: int  # the same (id, version, arm) again: only its first prediction counts
@@ -29,7 +29,8 @@ class JoinCounts(Contract):
     conflicting_outcomes: int  # rows of ids that arrived with different labels: excluded, never guessed
     matched_ids: int  # distinct ids with an outcome that joined at least one prediction
     outcome_first_ids: int  # distinct ids whose every prediction came after their outcome
-    never_predicted: int  # distinct ids with an outcome and no prediction in the window
+    before_window: int = 0  # distinct ids predicted only before the window (judged by earlier reports)
+    never_predicted: int  # distinct ids with an outcome and no prediction in the window or the lookback before it
 
 
 class RealizedMetrics(Contract):

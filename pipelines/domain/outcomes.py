@@ -47,9 +47,11 @@ def _dates(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s.astype(str).str[:10], format="%Y-%m-%d").dt.date
 
 
-def join_outcomes(cfg: ProjectConfig, predictions: pd.DataFrame, outcomes: pd.DataFrame, as_of: dt.date, label_delay_days: int) -> Joined:
+def join_outcomes(cfg: ProjectConfig, predictions: pd.DataFrame, outcomes: pd.DataFrame, as_of: dt.date, label_delay_days: int,
+                  earlier_ids: set[str] | None = None) -> Joined:
     """Join `predictions` (PREDICTION_COLUMNS) with `outcomes` (OUTCOME_COLUMNS) by record id; labels
-    are encoded as training encodes them (`pipelines.domain.targets`: 1 = the positive label)."""
+    are encoded as training encodes them (`pipelines.domain.targets`: 1 = the positive label).
+    `earlier_ids`: ids predicted before the window; their outcomes are counted as such, not as never predicted."""
     _require(predictions, PREDICTION_COLUMNS, "predictions")
     _require(outcomes, OUTCOME_COLUMNS, "outcomes")
     p = predictions.copy()
@@ -85,13 +87,15 @@ def join_outcomes(cfg: ProjectConfig, predictions: pd.DataFrame, outcomes: pd.Da
     judged["late"] = [a > d for a, d in zip(judged["arrived"], due[matched])]
     judged["y"] = encode_target(cfg, judged.rename(columns={"label": cfg.target})) if len(judged) else np.zeros(0)
     matched_ids = set(judged["record_id"])
+    earlier = set(earlier_ids or ())
     predicted_ids = set(p["record_id"])
     counts = JoinCounts(
         predictions=n_pred, duplicate_predictions=dup_pred, matched=int(matched.sum()), late=int(judged["late"].sum()),
         pending=int(pending.sum()), missing=int(missing.sum()), outcome_first=int(outcome_first.sum()), outcomes=n_out,
         duplicate_outcomes=dup_out, conflicting_outcomes=n_conflicting, matched_ids=len(matched_ids),
         outcome_first_ids=int(o["record_id"].isin(predicted_ids - matched_ids).sum()),
-        never_predicted=int((~o["record_id"].isin(predicted_ids)).sum()))
+        before_window=int((~o["record_id"].isin(predicted_ids) & o["record_id"].isin(earlier)).sum()),
+        never_predicted=int((~o["record_id"].isin(predicted_ids | earlier)).sum()))
     return Joined(rows=judged.drop(columns=["label"]).reset_index(drop=True), counts=counts)
 
 
@@ -182,10 +186,10 @@ def realized_markdown(rep: RealizedReport) -> str:
              f"(due {rep.label_delay_days} days after the prediction).", "",
              "| predictions | duplicate | matched | late | pending | missing | outcome first |", "|---:|---:|---:|---:|---:|---:|---:|",
              f"| {c.predictions:,} | {c.duplicate_predictions:,} | {c.matched:,} | {c.late:,} | {c.pending:,} | {c.missing:,} | {c.outcome_first:,} |",
-             "", "| outcomes arrived | duplicate | conflicting | matched ids | outcome-first ids | never predicted |",
-             "|---:|---:|---:|---:|---:|---:|",
+             "", "| outcomes arrived | duplicate | conflicting | matched ids | outcome-first ids | predicted before the window "
+             "| never predicted |", "|---:|---:|---:|---:|---:|---:|---:|",
              f"| {c.outcomes:,} | {c.duplicate_outcomes:,} | {c.conflicting_outcomes:,} | {c.matched_ids:,} | {c.outcome_first_ids:,} "
-             f"| {c.never_predicted:,} |", "",
+             f"| {c.before_window:,} | {c.never_predicted:,} |", "",
              f"| version | arm | rows | realized {rep.primary_metric} [95% CI] | evaluation-time estimate |", "|---|---|---:|---|---:|"]
     for v in rep.versions:
         iv = v.metrics.get(rep.primary_metric)

@@ -52,8 +52,9 @@ def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: 
     the churn relationship moves too: Germany no longer raises churn, very large balances do, and
     inactive members now churn less than active ones -- so
     a model trained before the drift ranks worse after it and a retrain on recent data pays off.
-    `concept_shift`: the same change of the churn relationship with the features' distributions
-    untouched (same random draws): what input-drift checks cannot see."""
+    `concept_shift`: that change of the churn relationship, and churn falling with age instead of
+    rising, with the features' distributions untouched (the same random draws): what input-drift
+    checks cannot see."""
     geo_p = [0.40, 0.40, 0.20] if drifted else [0.5014, 0.2509, 0.2477]
     geography = rng.choice(np.array(["France", "Germany", "Spain"]), size=n, p=geo_p)
     gender = rng.choice(np.array(["Male", "Female"]), size=n, p=[0.5457, 0.4543])
@@ -84,6 +85,9 @@ def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: 
     )
     if drifted or concept_shift:
         logit = logit - c["germany"] * (geography == "Germany") + 1.6 * (balance > 160000) - 1.8 * (1 - active) - 0.1
+    if concept_shift:  # and the strongest dependence turns around: churn now falls with age (mean rate kept)
+        age_terms = c["age"] * a + c["age2"] * a**2 + c["age3"] * a**3
+        logit = logit - 2 * age_terms + 2 * float(np.mean(age_terms))
     exited = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("int64")
     day_index = (day - _DAY0).days
     ids = day_index * 1_000_000 + np.arange(1, n + 1, dtype="int64")

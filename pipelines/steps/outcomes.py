@@ -127,7 +127,9 @@ def realized(res: Resources, cfg: ProjectConfig, as_of: dt.date) -> tuple[Realiz
     last = as_of - dt.timedelta(days=1)
     first = last - dt.timedelta(days=cfg.outcomes.window_days - 1)
     preds, unkeyed = read_predictions(res.lake, cfg, first, last)
-    joined = join_outcomes(cfg, preds, read_outcomes(res.lake, cfg, first, as_of), as_of, delay)
+    # ids predicted in the lookback before the window: their outcomes still arrive in it (not "never predicted")
+    earlier, _ = read_predictions(res.lake, cfg, first - dt.timedelta(days=2 * delay + 7), first - dt.timedelta(days=1))
+    joined = join_outcomes(cfg, preds, read_outcomes(res.lake, cfg, first, as_of), as_of, delay, set(earlier["record_id"]))
     c = joined.counts
     log.info("%s as of %s: %d predictions %s..%s (%d without an id), %d outcomes arrived; matched %d (%d late), pending %d, "
              "missing %d, duplicate predictions %d, duplicate outcomes %d, conflicting %d, never predicted %d", cfg.name, as_of,

@@ -101,6 +101,6 @@ def test_outcomes_import_and_report(home, capsys, tmp_path):
     assert "already stored" in capsys.readouterr().out
     assert main(["outcomes", "report", "bankchurn", "--as-of", "2026-02-03"]) == 0
     out = capsys.readouterr().out
-    assert "| 0 | 0 | 0 | 0 | 0 | 0 | 0 |" in out and "| 2 | 0 | 0 | 0 | 0 | 2 |" in out  # two outcomes, never predicted
+    assert "| 0 | 0 | 0 | 0 | 0 | 0 | 0 |" in out and "| 2 | 0 | 0 | 0 | 0 | 0 | 2 |" in out  # two outcomes, never predicted
     assert main(["outcomes", "report", "telecom"]) == 2
     assert "telecom has no outcomes block" in capsys.readouterr().err

@@ -34,7 +34,8 @@ def outs(*rows: tuple[str, object, str]) -> pd.DataFrame:
 
 def identities(c: JoinCounts) -> None:
     assert c.predictions == c.duplicate_predictions + c.matched + c.pending + c.missing + c.outcome_first, c
-    assert c.outcomes == c.duplicate_outcomes + c.conflicting_outcomes + c.matched_ids + c.outcome_first_ids + c.never_predicted, c
+    assert c.outcomes == (c.duplicate_outcomes + c.conflicting_outcomes + c.matched_ids + c.outcome_first_ids + c.before_window
+                          + c.never_predicted), c
 
 
 def test_each_edge_case_counted_once(cfg) -> None:  # type: ignore[no-untyped-def]
@@ -57,11 +58,13 @@ def test_each_edge_case_counted_once(cfg) -> None:  # type: ignore[no-untyped-de
         ("f", 1, D(30)), ("f", 0, D(28)),      # conflicting
         ("g", 1, D(0)),                        # arrives as of the as-of day: invisible
         ("z", 0, D(20)),                       # never predicted
+        ("y", 1, D(20)),                       # predicted before the window
     )
-    j = join_outcomes(cfg, p, o, AS_OF, 14)
+    j = join_outcomes(cfg, p, o, AS_OF, 14, earlier_ids={"y"})
     c = j.counts
     assert (c.predictions, c.duplicate_predictions, c.matched, c.late, c.pending, c.missing, c.outcome_first) == (9, 1, 3, 1, 1, 3, 1)
-    assert (c.outcomes, c.duplicate_outcomes, c.conflicting_outcomes, c.matched_ids, c.outcome_first_ids, c.never_predicted) == (7, 1, 2, 2, 1, 1)
+    assert (c.outcomes, c.duplicate_outcomes, c.conflicting_outcomes, c.matched_ids, c.outcome_first_ids, c.before_window,
+            c.never_predicted) == (8, 1, 2, 2, 1, 1, 1)
     identities(c)
     got = {(r.record_id, r.model_version, r.arm): (r.score, r.y, r.late) for r in j.rows.itertuples()}
     assert got == {("a", "1", "champion"): (0.9, 1, False), ("a", "2", "shadow"): (0.8, 1, False), ("b", "1", "champion"): (0.3, 0, True)}
