@@ -81,6 +81,7 @@ def run_scenario(home: Path, *, stable_days: int, after_days: int, n_trials: int
     from pipelines.steps.monitor import monitor_day
     from pipelines.steps.outcomes import import_outcomes, realized
     from pipelines.steps.pipeline import run_all
+    from pipelines.steps.promotion import latest_record
     from pipelines.steps.scoring import score_partition
 
     res = Resources.from_env()
@@ -96,9 +97,14 @@ def run_scenario(home: Path, *, stable_days: int, after_days: int, n_trials: int
                       n_trials=n_trials, window_days=window)
         out = run_all(res, cfg, run)
         r, ev = out["register"], out["evaluate"]
+        rec, _ = latest_record(res.lake, PROJECT, r.version)
+        failed = [f"{c.name}: {c.detail}" if getattr(c, "detail", "") else c.name for c in (rec.decision.failed if rec else [])]
         say(f"  trained v{r.version} as of {as_of} (window {window or cfg.training_window_days} days): {r.decision}; "
             f"champion v{r.champion}; test ROC AUC {ev.primary:.4f} ({time.monotonic() - t0:.0f}s)")
-        return {"as_of": as_of, "version": r.version, "decision": str(r.decision), "champion": r.champion, "test_auc": ev.primary}
+        if failed:
+            say(f"    failed checks: {'; '.join(failed[:4])}")
+        return {"as_of": as_of, "version": r.version, "decision": str(r.decision), "champion": r.champion, "test_auc": ev.primary,
+                "failed": failed}
 
     trainings = [train(DAY0, None)]
     arrivals = _arrivals(res.lake, cfg, DAY0, end, cfg.outcomes.label_delay_days)
@@ -115,16 +121,17 @@ def run_scenario(home: Path, *, stable_days: int, after_days: int, n_trials: int
         auc = mine.metrics["roc_auc"] if mine else None
         row = {"as_of": d, "champion": rep.champion, "rows": mine.rows if mine else 0, "auc": auc.value if auc else None,
                "low": auc.ci_low if auc else None, "high": auc.ci_high if auc else None, "estimate": mine.estimate if mine else None,
-               "drift": drift.status, "drift_share": drift.drift_share, "decayed": rep.decayed, "counts": rep.counts, "paired": rep.paired,
+               "drift": drift.status, "drift_share": drift.drift_share, "decayed": rep.decayed, "signal": rep.signal, "counts": rep.counts,
+               "paired": rep.paired,
                "challenger": rep.challenger}
         days.append(row)
-        if i % 5 == 0 or rep.decayed:
+        if i % 5 == 0 or rep.signal:
             value = "-" if row["auc"] is None else f"{row['auc']:.3f}"
             estimate = "-" if row["estimate"] is None else f"{row['estimate']:.3f}"
             say(f"  {d}: champion v{rep.champion} realized ROC AUC {value} on {row['rows']:,} outcomes (estimate {estimate}); "
                 f"drift {drift.status}; decay {'YES' if rep.decayed else 'no'}")
-        if rep.decayed:
-            say(f"  {d}: DECAY -> alert + {PROJECT}_outcomes_decayed -> retrain on the recent window")
+        if rep.signal:
+            say(f"  {d}: DECAY signalled -> alert + {PROJECT}_outcomes_decayed -> retrain on the recent window")
             trainings.append(train(d, 28))
     champion = res.registry.alias_version(PROJECT, names.CHAMPION)
     return {"days": days, "trainings": trainings, "shift": shift, "end": end, "stable_days": stable_days, "seconds": time.monotonic() - started,
@@ -135,13 +142,13 @@ def summarize(f: dict[str, Any]) -> dict[str, Any]:
     days, shift = f["days"], f["shift"]
     stable = [r for r in days if r["as_of"] <= shift]
     after = [r for r in days if r["as_of"] > shift]
-    fired = [r for r in after if r["decayed"]]
+    fired = [r for r in after if r["signal"]]
     first_champion = f["trainings"][0]["version"]
     judged_stable = [r for r in stable if r["auc"] is not None and r["rows"] >= 200]
     new = [r for r in after if r["champion"] != first_champion and r["auc"] is not None and r["rows"] >= 200]
     before_retrain = [r for r in after if r["champion"] == first_champion and r["auc"] is not None]
     return {
-        "false_alarms": sum(r["decayed"] for r in stable), "stable_judged": len(judged_stable),
+        "false_alarms": sum(r["signal"] for r in stable), "stable_judged": len(judged_stable),
         "drift_alerts_stable": sum(r["drift"] == "drifted" for r in stable), "drift_alerts_after": sum(r["drift"] == "drifted" for r in after),
         "detected": fired[0]["as_of"] if fired else None, "delay_days": (fired[0]["as_of"] - shift).days if fired else None,
         "stable_auc": (min(r["auc"] for r in judged_stable), max(r["auc"] for r in judged_stable)) if judged_stable else None,
@@ -154,12 +161,14 @@ def summarize(f: dict[str, Any]) -> dict[str, Any]:
 def markdown(f: dict[str, Any], s: dict[str, Any], args: argparse.Namespace) -> str:
     last = f["days"][-1]
     c = last["counts"]
-    trainings = "\n".join(f"| {t['as_of']} | v{t['version']} | {t['decision']} | v{t['champion']} | {t['test_auc']:.4f} |" for t in f["trainings"])
-    every = [r for i, r in enumerate(f["days"]) if i % 5 == 4 or r["decayed"] or r is f["days"][-1]]
+    trainings = "\n".join(f"| {t['as_of']} | v{t['version']} | {t['decision']} | v{t['champion']} | {t['test_auc']:.4f} | "
+                          f"{'; '.join(t['failed'][:3]) or '-'} |" for t in f["trainings"])
+    every = [r for i, r in enumerate(f["days"]) if i % 5 == 4 or r["signal"] or r is f["days"][-1]]
     rows = "\n".join(
         f"| {r['as_of']} | v{r['champion']} | {r['rows']:,} | "
         + ("-" if r["auc"] is None else f"{r['auc']:.3f} [{r['low']:.3f}, {r['high']:.3f}]") + " | "
-        + ("-" if r["estimate"] is None else f"{r['estimate']:.3f}") + f" | {r['drift']} | {'**YES**' if r['decayed'] else 'no'} |"
+        + ("-" if r["estimate"] is None else f"{r['estimate']:.3f}") + f" | {r['drift']} | "
+        + ("**signal**" if r["signal"] else "yes" if r["decayed"] else "no") + " |"
         for r in every)
     fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
     det = s["at_detection"]
@@ -185,8 +194,8 @@ estimate in 3 daily windows in a row, each on >= 200 outcomes.
 
 Trainings (the pipeline's own runs and gate):
 
-| as of | version | decision | champion after | test ROC AUC |
-|---|---|---|---|---:|
+| as of | version | decision | champion after | test ROC AUC | failed checks |
+|---|---|---|---|---:|---|
 {trainings}
 
 ## Join counts of the last day ({last['as_of']}, predictions of the 28 days before)
@@ -205,7 +214,7 @@ They add up: {c.predictions:,} = {c.duplicate_predictions:,} + {c.matched:,} + {
 predictions (a champion's and a shadow's of the same id are two), matched ids count outcomes. Missing: outcomes that never
 arrived (3%) and late ones not yet in; never predicted: the planted outcomes of customers nobody scored.
 
-## Day by day (every 5th day and every decay)
+## Day by day (every 5th day and every signal)
 
 | as of | champion | outcomes | realized ROC AUC [95% CI] | estimate | drift monitor | decay |
 |---|---|---:|---|---:|---|---|

@@ -90,8 +90,9 @@ outcomes that ARRIVED before D (`pipelines outcomes import`; due {o.label_delay_
 prediction), once per (id, version, arm), and reports realized metrics per version and arm with
 bootstrap intervals next to the version's evaluation-time estimate; a shadow challenger is compared
 with the champion on the same ids. Write-once report: `monitoring/{project}/dt=D/realized.md`.
-Decay rule: `{o.decay.model_dump(exclude_defaults=False) if o.decay else "none"}`; when it fires, an alert and an event on
-Asset `{project}_outcomes_decayed`, which starts `{cfg.dag_id}` early (promotion still goes through the gate).
+Decay rule: `{o.decay.model_dump(exclude_defaults=False) if o.decay else "none"}`; when its streak reaches the rule (and
+every as many windows again while it lasts), an alert and an event on Asset `{project}_outcomes_decayed`, which starts
+`{cfg.dag_id}` early (promotion still goes through the gate).
 """,
     ) as dag:
 
@@ -103,15 +104,16 @@ Asset `{project}_outcomes_decayed`, which starts `{cfg.dag_id}` early (promotion
             settings = Settings.from_env()
             _, as_of = run_interval(get_current_context(), 1)
             rep, uri = realized(Resources.from_settings(settings), load_project(project, settings), as_of)
-            return {"as_of": as_of.isoformat(), "matched": rep.counts.matched, "decayed": rep.decayed, "reason": rep.decay_reason,
-                    "report_uri": uri}
+            return {"as_of": as_of.isoformat(), "matched": rep.counts.matched, "decayed": rep.decayed, "signal": rep.signal,
+                    "reason": rep.decay_reason, "report_uri": uri}
 
         @task(task_id=names.TASK_SIGNAL, outlets=[decay_asset(project)])
         def signal_retrain(result: dict[str, Any]) -> str:
             from airflow.sdk.exceptions import AirflowSkipException
 
-            if not result["decayed"]:
-                raise AirflowSkipException(f"no retrain: {result['reason'] or 'no decay rule'} ({result['matched']} judged predictions)")
+            if not result["signal"]:
+                why = "decayed, signalled earlier in this streak" if result["decayed"] else (result["reason"] or "no decay rule")
+                raise AirflowSkipException(f"no retrain: {why} ({result['matched']} judged predictions)")
             log.warning("decay on realized outcomes as of %s (%s): emitting %s_outcomes_decayed -> %s runs early",
                         result["as_of"], result["reason"], project, cfg.dag_id)
             return str(result["as_of"])

@@ -59,7 +59,8 @@ class RealizedReport(Contract):
     champion: str | None = None
     challenger: str | None = None
     paired: DeltaInterval | None = None  # challenger - champion on the ids both scored (realized outcomes)
-    decayed: bool = False
+    decayed: bool = False  # the rule holds today (its streak reached `consecutive`)
+    signal: bool = False  # alert and retrain today: when the streak reaches `consecutive`, and every `consecutive` windows while it lasts
     decay_reason: str = ""
 
 

@@ -200,6 +200,7 @@ def realized_markdown(rep: RealizedReport) -> str:
         ci = "" if rep.paired.ci_low is None else f" [{rep.paired.ci_low:+.4f}, {rep.paired.ci_high:+.4f}]"
         lines += ["", f"Challenger v{rep.challenger} - champion v{rep.champion} on the {rep.paired.n:,} ids both scored: "
                   f"{rep.primary_metric} {rep.paired.delta:+.4f}{ci} (paired bootstrap; promotion still goes through the gate)."]
-    lines += ["", f"**Decay: {'YES' if rep.decayed else 'no'}** - {rep.decay_reason or 'no rule configured'}"]
+    lines += ["", f"**Decay: {'YES' if rep.decayed else 'no'}**{' (alert and retrain signalled)' if rep.signal else ''} - "
+              f"{rep.decay_reason or 'no rule configured'}"]
     return "\n".join(lines) + "\n"
 

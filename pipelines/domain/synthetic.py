@@ -85,9 +85,9 @@ def generate_bankchurn(day: dt.date, n: int, rng: np.random.Generator, drifted: 
     )
     if drifted or concept_shift:
         logit = logit - c["germany"] * (geography == "Germany") + 1.6 * (balance > 160000) - 1.8 * (1 - active) - 0.1
-    if concept_shift:  # and the strongest dependence turns around: churn now falls with age (mean rate kept)
+    if concept_shift:  # and the strongest dependence turns around: churn now falls with age (+1.2: the ~20% rate kept)
         age_terms = c["age"] * a + c["age2"] * a**2 + c["age3"] * a**3
-        logit = logit - 2 * age_terms + 2 * float(np.mean(age_terms))
+        logit = logit - 2 * age_terms + 2 * float(np.mean(age_terms)) + 1.2
     exited = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("int64")
     day_index = (day - _DAY0).days
     ids = day_index * 1_000_000 + np.arange(1, n + 1, dtype="int64")

@@ -145,17 +145,20 @@ def realized(res: Resources, cfg: ProjectConfig, as_of: dt.date) -> tuple[Realiz
     shadow_rows = rows[rows["arm"] == ARM_SHADOW]
     challenger = str(shadow_rows.sort_values("predicted_on")["model_version"].iloc[-1]) if len(shadow_rows) else None
     paired = paired_realized(cfg, rows, champion, challenger, thresholds) if champion and challenger and champion != challenger else None
-    decayed, reason = False, ""
+    decayed, signal, reason = False, False, ""
     rule = cfg.outcomes.decay
     if rule is not None:
         mine = next((v for v in found if v.version == champion and v.arm == ARM_CHAMPION), None)
         verdict, reason = window_breached(rule, mine)
         streak = decay_streak(rule, recorded_reports(res.lake, cfg, as_of, 2 * rule.consecutive + 7), verdict, champion)
         decayed = streak >= rule.consecutive
+        # once when the streak reaches the rule, then every `consecutive` windows while it lasts: a retrain
+        # the gate refused is retried, not started again every day
+        signal = decayed and streak % rule.consecutive == 0
         reason = f"{reason}; {streak} breached window(s) in a row (rule: {rule.consecutive})"
     rep = RealizedReport(project=cfg.name, as_of=as_of, window_first=first, window_last=last, primary_metric=cfg.primary_metric,
                          label_delay_days=delay, counts=c, unkeyed_predictions=unkeyed, versions=found, champion=champion,
-                         challenger=challenger, paired=paired, decayed=decayed, decay_reason=reason)
+                         challenger=challenger, paired=paired, decayed=decayed, signal=signal, decay_reason=reason)
     # MLflow first, the report last: the stored report marks the day done, so a retry after a crash logs again
     midnight = int(dt.datetime(as_of.year, as_of.month, as_of.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
     for v in found:  # on the version's own run, dated by the as-of day: MLflow charts the realized trend
@@ -167,8 +170,9 @@ def realized(res: Resources, cfg: ProjectConfig, as_of: dt.date) -> tuple[Realiz
         iv = v.metrics.get(cfg.primary_metric)
         log.info("v%s (%s): %d outcomes, realized %s %s (estimate %s)", v.version, v.arm, v.rows, cfg.primary_metric,
                  "-" if iv is None or iv.value is None else f"{iv.value:.4f} [{iv.ci_low}, {iv.ci_high}]", v.estimate)
-    if decayed:
+    if signal:
         res.alerts.send(cfg.name, "outcomes", f"{cfg.name}: champion v{champion} decayed on realized outcomes as of {as_of}: {reason}",
                         {"report": res.lake.uri(layout.realized_key(cfg.name, as_of, "md"))})
-    log.info("%s: decay %s (%s); report %s", cfg.name, "YES" if decayed else "no", reason or "no rule", uri)
+    log.info("%s: decay %s%s (%s); report %s", cfg.name, "YES" if decayed else "no", ", signalled" if signal else "", reason or "no rule",
+             uri)
     return rep, res.lake.uri(layout.realized_key(cfg.name, as_of, "md"))

@@ -109,6 +109,10 @@ def test_realized_report_pairs_shadow_and_fires_on_decay(res, cfg, settings) -> 
     assert again == rep and len(res.lake.list(layout.monitoring_prefix("bankchurn", as_of))) == 2
 
     nxt, _ = realized(res, c, as_of + dt.timedelta(days=1))
-    assert nxt.decayed and "2 breached" in nxt.decay_reason
+    assert nxt.decayed and nxt.signal and "2 breached" in nxt.decay_reason
     alerts = res.lake.list("alerts/bankchurn/")
     assert len(alerts) == 1 and "decayed on realized outcomes" in res.lake.get_bytes(alerts[0]).decode()
+    third, _ = realized(res, c, as_of + dt.timedelta(days=2))  # still decayed; signalled at 2, again at 4: not today
+    assert third.decayed and not third.signal and len(res.lake.list("alerts/bankchurn/")) == 1
+    fourth, _ = realized(res, c, as_of + dt.timedelta(days=3))
+    assert fourth.signal and len(res.lake.list("alerts/bankchurn/")) == 2
