@@ -102,6 +102,11 @@ def estimates(lake: Lake, cfg: ProjectConfig, versions: list[str]) -> dict[str, 
     return out
 
 
+def newest_version(preds: pd.DataFrame, arm: str) -> str | None:
+    mine = preds[preds["arm"] == arm]
+    return str(mine.sort_values("predicted_on", kind="stable")["model_version"].iloc[-1]) if len(mine) else None
+
+
 def recorded_reports(lake: Lake, cfg: ProjectConfig, as_of: dt.date, days: int) -> list[RealizedReport]:
     """The stored daily reports of the `days` before as_of, newest first."""
     out = []
@@ -140,10 +145,9 @@ def realized(res: Resources, cfg: ProjectConfig, as_of: dt.date) -> tuple[Realiz
     thresholds = {v: info.threshold for v, info in infos.items()}
     found = realized_metrics(cfg, joined.rows, thresholds, estimates(res.lake, cfg, versions))
     rows = joined.rows
-    champ_rows = rows[rows["arm"] == ARM_CHAMPION]
-    champion = str(champ_rows.sort_values("predicted_on")["model_version"].iloc[-1]) if len(champ_rows) else None
-    shadow_rows = rows[rows["arm"] == ARM_SHADOW]
-    challenger = str(shadow_rows.sort_values("predicted_on")["model_version"].iloc[-1]) if len(shadow_rows) else None
+    # Who serves now: the newest prediction of each arm, judged or not (a champion promoted last week is
+    # the champion even before its first outcome arrives; the rule then waits for its own outcomes)
+    champion, challenger = newest_version(preds, ARM_CHAMPION), newest_version(preds, ARM_SHADOW)
     paired = paired_realized(cfg, rows, champion, challenger, thresholds) if champion and challenger and champion != challenger else None
     decayed, signal, reason = False, False, ""
     rule = cfg.outcomes.decay

@@ -116,3 +116,8 @@ def test_realized_report_pairs_shadow_and_fires_on_decay(res, cfg, settings) -> 
     assert third.decayed and not third.signal and len(res.lake.list("alerts/bankchurn/")) == 1
     fourth, _ = realized(res, c, as_of + dt.timedelta(days=3))
     assert fourth.signal and len(res.lake.list("alerts/bankchurn/")) == 2
+
+    # a new champion starts serving: it is the champion at once, and the old one's breaches do not count against it
+    _log(res, as_of + dt.timedelta(days=3), np.arange(5000, 5100), "9", "champion", rng.random(100))
+    fifth, _ = realized(res, c, as_of + dt.timedelta(days=4))
+    assert fifth.champion == "9" and not fifth.decayed and not fifth.signal and "not judged" in fifth.decay_reason
