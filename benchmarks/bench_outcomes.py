@@ -180,7 +180,9 @@ training; the loop itself took {f['seconds'] / 60:.1f} min). bankchurn's synthet
 dependence on the features changes from **{f['shift']}** while their distributions do not. Every day runs the steps the
 `bankchurn_scoring`, `bankchurn_drift_monitor` and `bankchurn_outcomes` DAGs run; outcomes arrive 14 +-3 days after their
 prediction (3% never, 1% twice). Decay rule (shipped): realized ROC AUC more than 0.04 below the version's evaluation-time
-estimate in 3 daily windows in a row, each on >= 200 outcomes.
+estimate in 3 daily windows in a row, each on >= 200 outcomes; a signal when the streak reaches 3 (and every 3 windows
+again while it lasts) retrains on the last 28 days and the gate decides. The 2-day scheduled retrains are left out here,
+so what recovers the champion is the outcomes loop alone.
 
 ## Result
 
@@ -212,7 +214,8 @@ They add up: {c.predictions:,} = {c.duplicate_predictions:,} + {c.matched:,} + {
 ({c.duplicate_predictions + c.matched + c.pending + c.missing + c.outcome_first:,}); {c.outcomes:,} = {c.duplicate_outcomes:,} + {c.conflicting_outcomes:,} + {c.matched_ids:,} + {c.outcome_first_ids:,} + {c.before_window:,} + {c.never_predicted:,}
 ({c.duplicate_outcomes + c.conflicting_outcomes + c.matched_ids + c.outcome_first_ids + c.before_window + c.never_predicted:,}). Matched counts
 predictions (a champion's and a shadow's of the same id are two), matched ids count outcomes. Missing: outcomes that never
-arrived (3%) and late ones not yet in; never predicted: the planted outcomes of customers nobody scored.
+arrived (3%) and late ones not yet in; never predicted: outcomes of customers nobody scored (planted in the first
+weeks only, so 0 here).
 
 ## Day by day (every 5th day and every signal)
 
