@@ -13,30 +13,24 @@ task bodies. An invalid project YAML is left out (reported by project_configs.py
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
-import pendulum
-from airflow.sdk import DAG, DeltaDataIntervalTimetable, get_current_context, task
+from airflow.sdk import DAG, get_current_context, task
 
-from pipelines.config import ProjectConfig, ProjectConfigError, load_project, project_names
+from pipelines.config import ProjectConfig, load_project
 from pipelines.config.settings import Settings
 from pipelines.contracts import names
-from pipelines.orchestration.dag_support import decay_asset, drift_asset, monitor_args, run_interval
+from pipelines.orchestration.dag_support import daily_dag, decay_asset, drift_asset, loaded_projects, run_interval
 
 log = logging.getLogger(__name__)
 
 
 def build_drift_monitor_dag(cfg: ProjectConfig) -> DAG:
     project = cfg.name
-    start = pendulum.datetime(cfg.dag.start_date.year, cfg.dag.start_date.month, cfg.dag.start_date.day, tz="UTC")
-    with DAG(
-        dag_id=f"{project}_drift_monitor",
+    with daily_dag(
+        cfg, "drift_monitor", "drift", max_active_runs=3,
         description=f"{project}: daily drift of the newest partition vs the champion's training rows",
-        schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)), start_date=start, catchup=False, max_active_runs=3,
-        dagrun_timeout=dt.timedelta(minutes=cfg.dag.dagrun_timeout_minutes), default_args=monitor_args(cfg),
-        tags=sorted({"mlops", "drift", project}),
         doc_md=f"""
 ### {project}: drift monitor
 
@@ -76,12 +70,9 @@ linked from the task), `monitor/drift_share` charted there by day.
 def build_outcomes_dag(cfg: ProjectConfig) -> DAG:
     assert cfg.outcomes is not None
     project, o = cfg.name, cfg.outcomes
-    start = pendulum.datetime(cfg.dag.start_date.year, cfg.dag.start_date.month, cfg.dag.start_date.day, tz="UTC")
-    with DAG(
-        dag_id=f"{project}_outcomes", description=f"{project}: served predictions judged on the outcomes that arrived",
-        schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)), start_date=start, catchup=False, max_active_runs=1,
-        dagrun_timeout=dt.timedelta(minutes=cfg.dag.dagrun_timeout_minutes), default_args=monitor_args(cfg),
-        tags=sorted({"mlops", "outcomes", project}),
+    with daily_dag(
+        cfg, "outcomes", "outcomes", max_active_runs=1,
+        description=f"{project}: served predictions judged on the outcomes that arrived",
         doc_md=f"""
 ### {project}: realized outcomes
 
@@ -124,12 +115,9 @@ every as many windows again while it lasts), an alert and an event on Asset `{pr
 
 def build_scoring_dag(cfg: ProjectConfig) -> DAG:
     project = cfg.name
-    start = pendulum.datetime(cfg.dag.start_date.year, cfg.dag.start_date.month, cfg.dag.start_date.day, tz="UTC")
-    with DAG(
-        dag_id=f"{project}_scoring", description=f"{project}: yesterday's partition scored by the champion (and a shadow challenger)",
-        schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)), start_date=start, catchup=False, max_active_runs=3,
-        dagrun_timeout=dt.timedelta(minutes=cfg.dag.dagrun_timeout_minutes), default_args=monitor_args(cfg),
-        tags=sorted({"mlops", "scoring", project}),
+    with daily_dag(
+        cfg, "scoring", "scoring", max_active_runs=3,
+        description=f"{project}: yesterday's partition scored by the champion (and a shadow challenger)",
         doc_md=f"""
 ### {project}: batch scoring
 
@@ -157,12 +145,7 @@ judges these predictions like the served ones. Backfill it from the UI for past 
 
 def build_all(settings: Settings) -> dict[str, DAG]:
     dags: dict[str, DAG] = {}
-    for name in project_names(settings):
-        try:
-            cfg = load_project(name, settings)
-        except ProjectConfigError as err:  # reported as an import error by project_configs.py
-            log.error("skipping project %s: %s", name, err)
-            continue
+    for cfg in loaded_projects(settings):
         dags[f"{cfg.name}_drift_monitor"] = build_drift_monitor_dag(cfg)
         dags[f"{cfg.name}_scoring"] = build_scoring_dag(cfg)
         if cfg.outcomes is not None:

@@ -23,10 +23,10 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, AssetOrTimeSchedule, DeltaDataIntervalTimetable, Param, get_current_context, task
 
-from pipelines.config import MAX_TRIALS, ProjectConfig, ProjectConfigError, load_project, project_names
+from pipelines.config import MAX_TRIALS, ProjectConfig, load_project
 from pipelines.config.settings import Settings
 from pipelines.contracts import names
-from pipelines.orchestration.dag_support import retrain_signals, run_interval
+from pipelines.orchestration.dag_support import dag_start, loaded_projects, retrain_signals, run_interval
 from pipelines.orchestration.notifications import TaskFailureAlert
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def _params(cfg: ProjectConfig) -> dict[str, Param]:
 
 def build_training_dag(cfg: ProjectConfig) -> DAG:
     project = cfg.name
-    start = pendulum.datetime(cfg.dag.start_date.year, cfg.dag.start_date.month, cfg.dag.start_date.day, tz="UTC")
+    start = dag_start(cfg)
     task_timeout = dt.timedelta(minutes=cfg.dag.task_timeout_minutes)
     search_timeout = dt.timedelta(minutes=cfg.search.timeout_minutes + cfg.dag.train_margin_minutes)
     default_args = {"owner": cfg.dag.owner, "retries": cfg.dag.retries, "retry_delay": dt.timedelta(minutes=cfg.dag.retry_delay_minutes),
@@ -251,12 +251,7 @@ aliases and the shipped YAML do not change. CLI: `python -m pipelines policy rep
 
 def build_all(settings: Settings) -> dict[str, DAG]:
     dags: dict[str, DAG] = {}
-    for name in project_names(settings):
-        try:
-            cfg = load_project(name, settings)
-        except ProjectConfigError as err:  # reported as an import error by project_configs.py
-            log.error("skipping project %s: %s", name, err)
-            continue
+    for cfg in loaded_projects(settings):
         dags[cfg.dag_id] = build_training_dag(cfg)
         dags[f"{cfg.name}_policy_replay"] = build_policy_replay_dag(cfg)
     return dags

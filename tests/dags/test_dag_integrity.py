@@ -33,22 +33,24 @@ def test_no_import_errors_and_the_dags_of_every_project(dagbag):
     assert {d for d in dagbag.dag_ids if d.endswith("_outcomes")} == {f"{p}_outcomes" for p in with_outcomes}
 
 
+def assert_daily_monitor(dag, tasks: list[str], tag: str) -> None:
+    """Tasks in this order, one-day intervals, no catch-up, tagged, every task retried and alerting."""
+    assert [t.task_id for t in dag.topological_sort()] == tasks
+    assert dag.timetable.delta == dt.timedelta(days=1) and dag.catchup is False and tag in dag.tags
+    assert all(t.retries >= 2 and t.on_failure_callback for t in dag.tasks)
+
+
 @pytest.mark.parametrize("project", project_names())
 def test_scoring_dag_is_daily_and_one_task(dagbag, project):
-    dag = dagbag.dags[f"{project}_scoring"]
-    assert [t.task_id for t in dag.tasks] == ["score_partition"]
-    assert dag.timetable.delta == dt.timedelta(days=1) and dag.catchup is False and "scoring" in dag.tags
-    assert all(t.retries >= 2 and t.on_failure_callback for t in dag.tasks)
+    assert_daily_monitor(dagbag.dags[f"{project}_scoring"], ["score_partition"], "scoring")
 
 
 @pytest.mark.parametrize("project", ["bankchurn", "loanrisk"])
 def test_outcomes_dag_signals_decay_to_the_training_dag(dagbag, project):
     dag = dagbag.dags[f"{project}_outcomes"]
-    assert [t.task_id for t in dag.topological_sort()] == ["realized_metrics", "signal_retrain"]
-    assert dag.timetable.delta == dt.timedelta(days=1) and dag.catchup is False and "outcomes" in dag.tags
+    assert_daily_monitor(dag, ["realized_metrics", "signal_retrain"], "outcomes")
     [outlet] = dag.get_task("signal_retrain").outlets
     assert outlet.name == f"{project}_outcomes_decayed"
-    assert all(t.retries >= 2 and t.on_failure_callback for t in dag.tasks)
     condition = repr(dagbag.dags[f"{project}_training"].timetable.asset_condition)
     assert f"{project}_outcomes_decayed" in condition and f"{project}_drift_detected" in condition and "AssetAny" in condition
     assert "outcomes" not in repr(dagbag.dags["telecom_training"].timetable.asset_condition)
@@ -123,11 +125,9 @@ def test_real_two_day_intervals(dagbag):
 @pytest.mark.parametrize("project", project_names())
 def test_drift_monitor_structure(dagbag, project):
     dag = dagbag.dags[f"{project}_drift_monitor"]
-    assert [t.task_id for t in dag.topological_sort()] == ["check_drift", "signal_retrain"]
-    assert dag.timetable.delta == dt.timedelta(days=1) and dag.catchup is False and "drift" in dag.tags
+    assert_daily_monitor(dag, ["check_drift", "signal_retrain"], "drift")
     [outlet] = dag.get_task("signal_retrain").outlets
     assert outlet.name == f"{project}_drift_detected"
-    assert all(t.retries >= 2 and t.on_failure_callback for t in dag.tasks)
 
 
 @pytest.mark.parametrize(("param", "bad"), [("n_trials", 0), ("n_trials", "many"), ("timeout_minutes", -1),
