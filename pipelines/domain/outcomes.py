@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import LOWER_IS_BETTER, DecayRule, ProjectConfig
-from pipelines.domain.targets import encode_target
 from pipelines.contracts import DeltaInterval, JoinCounts, MetricInterval, RealizedMetrics, RealizedReport
+from pipelines.domain.metrics import metric_intervals, paired_bootstrap
+from pipelines.domain.targets import encode_target
 
 PREDICTION_COLUMNS = ("record_id", "model_version", "arm", "score", "predicted_on")
 OUTCOME_COLUMNS = ("record_id", "label", "arrived")
@@ -35,6 +36,13 @@ class OutcomeJoinError(ValueError):
 class Joined:
     rows: pd.DataFrame  # one row per judged prediction: KEY, score, predicted_on, y, arrived, late (+ amount)
     counts: JoinCounts
+
+
+def id_text(ids: pd.Series) -> pd.Series:
+    """Ids as the prediction log writes them: integer-valued numbers without a decimal part."""
+    num = pd.to_numeric(ids, errors="coerce")
+    whole = num.notna() & (num == num.round())
+    return ids.astype(str).where(~whole, num.round().astype("Int64").astype(str))
 
 
 def _require(df: pd.DataFrame, cols: tuple[str, ...], what: str) -> None:
@@ -103,8 +111,6 @@ def realized_metrics(cfg: ProjectConfig, joined: pd.DataFrame, thresholds: dict[
                      estimates: dict[str, MetricInterval], resamples: int = 300) -> list[RealizedMetrics]:
     """Per (version, arm): the task's metrics on the judged predictions with bootstrap intervals (the
     same kernel as the model card's), next to the version's evaluation-time estimate of the primary metric."""
-    from pipelines.domain.metrics import metric_intervals
-
     out = []
     for (version, arm), g in joined.groupby(["model_version", "arm"], sort=True):
         y, s = g["y"].to_numpy(float), g["score"].to_numpy(float)
@@ -120,8 +126,6 @@ def paired_realized(cfg: ProjectConfig, joined: pd.DataFrame, champion: str, cha
                     thresholds: dict[str, float | None]) -> DeltaInterval | None:
     """Challenger - champion on the primary metric over the ids BOTH scored (shadow or batch), paired
     bootstrap on those rows; None when they share fewer than 10 judged ids."""
-    from pipelines.domain.metrics import paired_bootstrap
-
     a = joined[joined["model_version"] == champion].drop_duplicates("record_id").set_index("record_id")
     b = joined[joined["model_version"] == challenger].drop_duplicates("record_id").set_index("record_id")
     both = a.index.intersection(b.index)

@@ -24,7 +24,7 @@ from pipelines.config import ProjectConfig
 from pipelines.config.settings import ServingSettings
 from pipelines.contracts import names
 from pipelines.contracts.rollout import ARM_CHALLENGER, ARM_CHAMPION, ARM_SHADOW, Rollout, in_canary
-from pipelines.domain.scoring import predict_arrays
+from pipelines.domain.scoring import predict_arrays, prediction_log_columns
 from pipelines.resources import Resources
 from pipelines.serving.columnar import BatchValidator, Validated
 from pipelines.serving.telemetry import Metrics, PredictionLog
@@ -95,25 +95,14 @@ def answers(cfg: ProjectConfig, part: Scored, request_id: str, risk_bands: tuple
 
 
 def log_chunk(checked: Validated, part: Scored, request_id: str) -> dict[str, Any]:
-    """One arm's rows for the prediction log: who answered (version, arm), the record id, the answer
-    and every model input, as columns."""
-    n = len(part.rows)
-    whole = n == len(checked.frame)
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    """One arm's rows for the prediction log (`pipelines.domain.scoring.prediction_log_columns`)."""
+    whole = len(part.rows) == len(checked.frame)
     ids = checked.ids
-    chunk: dict[str, Any] = {
-        "timestamp": np.full(n, now, dtype=object), "request_id": np.full(n, request_id, dtype=object),
-        "record_id": np.asarray([None if i is None else str(i) for i in (ids if whole else [ids[j] for j in part.rows])], dtype=object)
-        if ids is not None else np.full(n, None, dtype=object),
-        "model_version": np.full(n, part.slot.version, dtype=object), "arm": np.full(n, part.arm, dtype=object),
-        "probability": part.probability if part.probability is not None else np.full(n, np.nan),
-        "label": part.label.astype(float) if part.label is not None else np.full(n, np.nan),
-        "prediction": part.value if part.value is not None else np.full(n, np.nan),
-    }
-    frame = checked.frame if whole else checked.frame.iloc[part.rows]
-    for c in frame.columns:
-        chunk[f"input.{c}"] = frame[c].to_numpy()
-    return chunk
+    record_ids = None if ids is None else np.asarray(
+        [None if i is None else str(i) for i in (ids if whole else [ids[j] for j in part.rows])], dtype=object)
+    return prediction_log_columns(dt.datetime.now(dt.timezone.utc).isoformat(), request_id, record_ids, part.slot.version, part.arm,
+                                  (part.probability, part.label, part.value),
+                                  checked.frame if whole else checked.frame.iloc[part.rows])
 
 
 @dataclass

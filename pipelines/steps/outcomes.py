@@ -15,7 +15,7 @@ import pandas as pd
 from pipelines.config import ProjectConfig
 from pipelines.contracts import Evaluation, MetricInterval, RealizedReport, layout
 from pipelines.contracts.rollout import ARM_CHAMPION, ARM_SHADOW
-from pipelines.domain.outcomes import decay_streak, join_outcomes, paired_realized, realized_markdown, realized_metrics, window_breached
+from pipelines.domain.outcomes import decay_streak, id_text, join_outcomes, paired_realized, realized_markdown, realized_metrics, window_breached
 from pipelines.domain.rows import content_hash
 from pipelines.domain.validation import validate_outcomes
 from pipelines.resources import Resources
@@ -33,13 +33,6 @@ def _outcomes_of(cfg: ProjectConfig) -> int:
     if cfg.outcomes is None or cfg.id_column is None:
         raise OutcomesNotConfigured(f"project {cfg.name} has no outcomes block: add `outcomes: {{label_delay_days: N}}` and an id_column")
     return cfg.outcomes.label_delay_days
-
-
-def id_text(ids: pd.Series) -> pd.Series:
-    """Ids as the prediction log writes them: integer-valued numbers without a decimal part."""
-    num = pd.to_numeric(ids, errors="coerce")
-    whole = num.notna() & (num == num.round())
-    return ids.astype(str).where(~whole, num.round().astype("Int64").astype(str))
 
 
 def import_outcomes(lake: Lake, cfg: ProjectConfig, df: pd.DataFrame, arrived: dt.date, expectations_dir: Path) -> tuple[str, bool, int]:

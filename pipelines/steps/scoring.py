@@ -11,39 +11,21 @@ read. Output keys name the partition, version and arm, and are written once: a r
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
 
-import numpy as np
 import pandas as pd
 
 from pipelines.config import ProjectConfig
 from pipelines.contracts import ScoredArm, ScoredPartition, layout, names
 from pipelines.contracts.rollout import ARM_CHAMPION, ARM_SHADOW
 from pipelines.domain.rows import concat
-from pipelines.domain.scoring import predict_arrays
+from pipelines.domain.outcomes import id_text
+from pipelines.domain.scoring import predict_arrays, prediction_log_columns
 from pipelines.resources import Resources
-from pipelines.resources.lake import LakeKeyExists
 from pipelines.resources.registry import VersionInfo
 from pipelines.steps.extract import read_days
-from pipelines.steps.outcomes import id_text
 
 log = logging.getLogger(__name__)
-
-
-def prediction_frame(cfg: ProjectConfig, raw: pd.DataFrame, version: str, arm: str, at: dt.datetime,
-                     scored: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]) -> pd.DataFrame:
-    """The service's prediction-log columns for a batch (`pipelines.serving.service.log_chunk`)."""
-    p, label, value = scored
-    n = len(raw)
-    out = pd.DataFrame({"timestamp": at.isoformat(), "request_id": f"batch-{at.date().isoformat()}",
-                        "record_id": id_text(raw[cfg.id_column]).to_numpy(dtype=object) if cfg.id_column else np.full(n, None, dtype=object),
-                        "model_version": version, "arm": arm, "probability": p if p is not None else np.full(n, np.nan),
-                        "label": label.astype(float) if label is not None else np.full(n, np.nan),
-                        "prediction": value if value is not None else np.full(n, np.nan)})
-    for c in cfg.input_columns:
-        out[f"input.{c}"] = raw[c].to_numpy()
-    return out
 
 
 def _score_arm(res: Resources, cfg: ProjectConfig, raw: pd.DataFrame, info: VersionInfo, arm: str, day: dt.date,
@@ -58,13 +40,11 @@ def _score_arm(res: Resources, cfg: ProjectConfig, raw: pd.DataFrame, info: Vers
         log.info("%s %s v%s: %s already scored (%s)", cfg.name, arm, info.version, day, res.lake.uri(key))
         return ScoredArm(version=info.version, arm=arm, rows=len(raw), uri=res.lake.uri(key), reason="already scored")
     model = res.load_model(f"models:/{cfg.name}/{info.version}")
-    frame = prediction_frame(cfg, raw, info.version, arm, at, predict_arrays(model, raw[cfg.input_columns], cfg.regression))
-    buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
-    try:
-        uri = res.lake.put_bytes(key, buf.getvalue(), overwrite=False)
-    except LakeKeyExists:  # a concurrent retry wrote the same partition, version and arm first
-        uri = res.lake.uri(key)
+    inputs = raw[cfg.input_columns]
+    record_ids = id_text(raw[cfg.id_column]).to_numpy(dtype=object) if cfg.id_column else None
+    frame = pd.DataFrame(prediction_log_columns(at.isoformat(), f"batch-{at.date().isoformat()}", record_ids, info.version, arm,
+                                                predict_arrays(model, inputs, cfg.regression), inputs))
+    uri, _ = res.lake.write_parquet_once(key, frame)  # a concurrent retry that wrote it first wins: same rows
     log.info("%s %s v%s: scored %d rows of %s -> %s", cfg.name, arm, info.version, len(raw), day, uri)
     return ScoredArm(version=info.version, arm=arm, rows=len(raw), uri=uri)
 
